@@ -1,0 +1,17 @@
+package telemetry
+
+import "sculpt/internal/host"
+
+// SourceStatus says whether one telemetry source works on this machine.
+type SourceStatus struct {
+	Name      string `json:"name"` // e.g. "procfs", "psi", "perf-software", "perf-hardware", "ebpf", "cgroup-v1", "cgroup-v2"
+	Available bool   `json:"available"`
+	Detail    string `json:"detail,omitempty"` // what is there (e.g. controllers), when available
+	Reason    string `json:"reason,omitempty"` // why not, when unavailable
+}
+
+// ProbeSources probes every telemetry source under roots, cheaply, and says
+// which this machine offers and why the others are missing.
+func ProbeSources(roots host.Roots) []SourceStatus {
+	return probeSources(roots)
+}

@@ -1,0 +1,46 @@
+package testload
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Start re-executes the running test binary in the given mode, with extra
+// environment ("K=V") and extra files (fd 3, 4, ...), and kills it when the
+// test ends.
+func Start(tb testing.TB, mode string, env []string, files ...*os.File) *exec.Cmd {
+	tb.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		tb.Fatalf("find test binary: %v", err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(append(os.Environ(), Env+"="+mode), env...)
+	cmd.ExtraFiles = files
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start testload %s: %v", mode, err)
+	}
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd
+}
+
+// WaitThreads waits until pid has at least n threads or the timeout passes,
+// and reports whether it got there.
+func WaitThreads(pid, n int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+		if err == nil && len(ents) >= n {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
