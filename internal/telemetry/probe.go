@@ -1,7 +1,5 @@
 package telemetry
 
-import "sculpt/internal/host"
-
 // SourceStatus says whether one telemetry source works on this machine.
 type SourceStatus struct {
 	Name      string `json:"name"` // e.g. "procfs", "psi", "perf-software", "perf-hardware", "ebpf", "cgroup-v1", "cgroup-v2"
@@ -10,8 +8,5 @@ type SourceStatus struct {
 	Reason    string `json:"reason,omitempty"` // why not, when unavailable
 }
 
-// ProbeSources probes every telemetry source under roots, cheaply, and says
-// which this machine offers and why the others are missing.
-func ProbeSources(roots host.Roots) []SourceStatus {
-	return probeSources(roots)
-}
+// ProbeSources(roots host.Roots) []SourceStatus is defined beside this type
+// by the collectors' probes.
