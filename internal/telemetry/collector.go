@@ -44,11 +44,15 @@ type Sample struct {
 	// Procs holds per-process values, summed per workload into frames.
 	Procs map[ProcKey]*ProcSample
 	// Groups holds per-workload values (cgroup files, PSI, network namespace):
-	// values that are not a sum over processes.
+	// values that are not a sum over processes. Groups[SystemID] holds
+	// machine-wide values such as system PSI.
 	Groups map[string]*Values
 	// Peers holds, per workload ID, the workloads it shares a channel with.
 	Peers map[string]map[string]float64
 }
+
+// SystemID is the Groups key (and Frame.Workload) of machine-wide values.
+const SystemID = "@system"
 
 // NewSample prepares a sample of the given workloads, with an entry for each
 // of their processes and for each workload.
@@ -60,6 +64,7 @@ func NewSample(now time.Time, ws []workload.Workload) *Sample {
 		Groups:    make(map[string]*Values, len(ws)),
 		Peers:     make(map[string]map[string]float64),
 	}
+	s.Groups[SystemID] = &Values{}
 	for i := range ws {
 		w := &ws[i]
 		s.Groups[w.ID] = &Values{}

@@ -40,24 +40,30 @@ func NewSampler(bootTime time.Time, clockTicks float64, collectors ...Collector)
 // Collectors returns the collectors in use.
 func (s *Sampler) Collectors() []Collector { return s.collectors }
 
-// Sweep samples the workloads and returns one frame per workload (in the
-// order given) plus a report per collector. A collector that fails leaves
-// its metrics absent and its error in the report; Sweep itself fails only
-// when ctx is done.
-func (s *Sampler) Sweep(ctx context.Context, ws []workload.Workload) ([]Frame, []CollectorReport, error) {
+// Result is what one sweep yields.
+type Result struct {
+	Frames  []Frame // one per workload, in the order given to Sweep
+	System  Frame   // machine-wide values (e.g. system PSI), Workload == SystemID
+	Reports []CollectorReport
+}
+
+// Sweep samples the workloads and returns one frame per workload plus a
+// report per collector. A collector that fails leaves its metrics absent and
+// its error in the report; Sweep itself fails only when ctx is done.
+func (s *Sampler) Sweep(ctx context.Context, ws []workload.Workload) (Result, error) {
 	cur := NewSample(s.now(), ws)
 	reports := make([]CollectorReport, 0, len(s.collectors))
 	for _, c := range s.collectors {
 		if err := ctx.Err(); err != nil {
-			return nil, reports, err
+			return Result{Reports: reports}, err
 		}
 		start := time.Now()
 		err := c.Collect(ctx, cur)
 		reports = append(reports, CollectorReport{Name: c.Name(), Duration: time.Since(start), Err: err})
 	}
-	frames := s.frames(cur)
+	frames, system := s.frames(cur)
 	s.prev = cur
-	return frames, reports, nil
+	return Result{Frames: frames, System: system, Reports: reports}, nil
 }
 
 // Close closes every collector that holds resources.
@@ -74,9 +80,9 @@ func (s *Sampler) Close() error {
 }
 
 // frames turns cur (and the previous sample) into per-workload frames.
-func (s *Sampler) frames(cur *Sample) []Frame {
-	frames := make([]Frame, len(cur.Workloads))
-	index := make(map[string]int, len(cur.Workloads))
+func (s *Sampler) frames(cur *Sample) ([]Frame, Frame) {
+	frames := make([]Frame, len(cur.Workloads)+1)
+	index := make(map[string]int, len(cur.Workloads)+1)
 	var interval time.Duration
 	if s.prev != nil {
 		interval = cur.Time.Sub(s.prev.Time)
@@ -89,6 +95,9 @@ func (s *Sampler) frames(cur *Sample) []Frame {
 			frames[i].Peers = p
 		}
 	}
+	sys := len(cur.Workloads)
+	index[SystemID] = sys
+	frames[sys] = Frame{Workload: SystemID, Time: cur.Time, Interval: interval}
 	// Per-process values: gauges summed; counters as deltas against the same
 	// process in the previous sample.
 	for key, ps := range cur.Procs {
@@ -157,7 +166,7 @@ func (s *Sampler) frames(cur *Sample) []Frame {
 			}
 		}
 	}
-	return frames
+	return frames[:sys], frames[sys]
 }
 
 // startedAfter reports whether a process with the given start time (clock
