@@ -1,0 +1,269 @@
+// Package dna turns telemetry frames into a workload's DNA: named,
+// interpretable genes computed over a window of recent frames, and a
+// classification into archetypes.
+//
+// It never touches the machine. A gene whose inputs were not measured is
+// absent from the Genes map, never zero: "not measured" and "none" differ.
+package dna
+
+import (
+	"math"
+	"sort"
+
+	"sculpt/internal/telemetry"
+)
+
+// GeneInfo documents one gene; docs/genes.md is generated from Catalog.
+type GeneInfo struct {
+	Name    string
+	Unit    string
+	Source  string // kernel source(s)
+	Formula string
+	Absent  string // when the gene is absent
+}
+
+// Catalog documents every gene sculpt computes, in output order.
+var Catalog = []GeneInfo{
+	{"cpu_util", "cores", "/proc/PID/stat utime+stime (cgroup cpuacct/cpu.stat when no process values)", "Δ(user+system CPU seconds) / Δt", "no process or cgroup CPU counters were read in the window"},
+	{"user_frac", "fraction 0..1", "/proc/PID/stat", "Δuser / Δ(user+system)", "CPU time not measured, or no CPU used in the window"},
+	{"runq_delay_frac", "ratio", "/proc/PID/task/TID/schedstat", "Δ(time runnable waiting) / Δ(time running)", "schedstat unavailable (CONFIG_SCHEDSTATS off) or no run time in the window"},
+	{"ctx_vol_rate", "switches/s", "/proc/PID/task/TID/status voluntary_ctxt_switches", "Δvoluntary / Δt", "status not readable"},
+	{"ctx_invol_rate", "switches/s", "/proc/PID/task/TID/status nonvoluntary_ctxt_switches", "Δnonvoluntary / Δt", "status not readable"},
+	{"migrations_rate", "migrations/s", "/proc/PID/task/TID/sched se.nr_migrations, else perf cpu-migrations", "Δmigrations / Δt", "neither source readable"},
+	{"minflt_rate", "faults/s", "/proc/PID/stat minflt", "Δminflt / Δt", "stat not readable"},
+	{"majflt_rate", "faults/s", "/proc/PID/stat majflt", "Δmajflt / Δt", "stat not readable"},
+	{"rss_bytes", "bytes", "/proc/PID/status VmRSS (summed)", "latest VmRSS", "status not readable"},
+	{"mem_growth_rate", "bytes/s", "/proc/PID/status VmRSS", "(last RSS − first RSS in window) / Δt", "fewer than two RSS readings in the window"},
+	{"numa_local_frac", "fraction 0..1", "/proc/PID/numa_maps, /sys/devices/system/node", "pages on nodes of the CPUs it may run on / pages with a known node", "numa_maps sampling off or not yet sampled, or no pages"},
+	{"io_read_bps", "bytes/s", "/proc/PID/io read_bytes (cgroup blkio/io.stat when no process values)", "Δread_bytes / Δt (storage layer)", "io not readable (another user's process without root)"},
+	{"io_write_bps", "bytes/s", "/proc/PID/io write_bytes (cgroup blkio/io.stat when no process values)", "Δwrite_bytes / Δt (storage layer)", "io not readable"},
+	{"io_ops_rate", "syscalls/s", "/proc/PID/io syscr+syscw", "Δ(read+write family system calls) / Δt, every file kind", "io not readable"},
+	{"io_avg_size", "bytes", "/proc/PID/io rchar, wchar, syscr, syscw", "Δ(rchar+wchar) / Δ(syscr+syscw)", "io not readable, or no read/write calls in the window"},
+	{"net_rx_bps", "bytes/s", "/proc/PID/net/dev of the workload's network namespace", "Δrx bytes on non-loopback interfaces / Δt", "the namespace is shared with other workloads (bytes cannot be attributed; per-workload bytes come with eBPF), or net/dev unreadable"},
+	{"net_tx_bps", "bytes/s", "/proc/PID/net/dev of the workload's network namespace", "Δtx bytes on non-loopback interfaces / Δt", "as net_rx_bps"},
+	{"ipc_rate", "calls/s", "/proc/PID/io, /proc/PID/fd (estimate until the eBPF collector)", "Δ(syscr+syscw) × (1 − storage share of Δ(rchar+wchar)); 0 when it holds no pipe or socket", "io or fd table not readable"},
+	{"comm_peers", "workloads", "/proc/PID/fd pipe and socket inodes, /proc/net/{tcp,tcp6,unix}, sock_diag", "distinct workloads sharing a pipe, unix socket or TCP connection (see peers)", "fd tables not scanned"},
+	{"sockets", "sockets", "/proc/PID/fd", "open sockets (latest)", "fd tables not scanned"},
+	{"threads", "threads", "/proc/PID/stat num_threads", "threads (latest, summed)", "stat not readable"},
+	{"cpu_throttled_frac", "fraction 0..1", "cgroup cpu.stat throttled time", "Δthrottled seconds / Δt", "the workload has no cgroup of its own, or no CPU quota accounting"},
+	{"syscall_entropy", "bits", "eBPF raw_syscalls (issue 6)", "Shannon entropy of the system-call mix", "always absent until the eBPF collector lands"},
+	{"psi_cpu", "fraction 0..1", "cgroup v2 cpu.pressure some total", "Δstalled seconds / Δt", "the workload is not in a cgroup v2 group with PSI"},
+	{"psi_mem", "fraction 0..1", "cgroup v2 memory.pressure some total", "Δstalled seconds / Δt", "as psi_cpu"},
+	{"psi_io", "fraction 0..1", "cgroup v2 io.pressure some total", "Δstalled seconds / Δt", "as psi_cpu"},
+	{"burstiness", "coefficient of variation", "/proc/PID/stat", "stddev / mean of cpu_util over the window's intervals", "fewer than 3 intervals in the window, or no CPU used"},
+	{"ipc_insn_per_cycle", "instructions/cycle", "perf hardware instructions, cycles", "Δinstructions / Δcycles", "no hardware PMU (VMs, most containers)"},
+	{"llc_miss_ratio", "fraction 0..1", "perf hw-cache LL read miss / access", "ΔLLC misses / ΔLLC loads", "no hardware PMU"},
+	{"cache_miss_rate", "misses/s", "perf hardware cache-misses", "Δcache misses / Δt", "no hardware PMU"},
+	{"branch_miss_ratio", "fraction 0..1", "perf hardware branch-misses, branch-instructions", "Δbranch misses / Δbranches", "no hardware PMU"},
+}
+
+// Genes maps gene names to values; a gene that was not measured is absent.
+type Genes map[string]float64
+
+// Names returns the gene names present, in Catalog order.
+func (g Genes) Names() []string {
+	names := make([]string, 0, len(g))
+	for _, gi := range Catalog {
+		if _, ok := g[gi.Name]; ok {
+			names = append(names, gi.Name)
+		}
+	}
+	return names
+}
+
+// window sums a workload's frames.
+type window struct {
+	seconds  float64
+	sum      telemetry.Values // counters summed over the frames with an interval
+	last     telemetry.Values // gauges of the newest frame
+	cpuSteps []float64        // cpu_util of each interval, for burstiness
+	firstRSS float64
+	hasFirst bool
+	peers    map[string]float64
+}
+
+func newWindow(frames []telemetry.Frame) *window {
+	w := &window{}
+	for i := range frames {
+		f := &frames[i]
+		if rss, ok := f.Values.Get(telemetry.RSSBytes); ok && !w.hasFirst {
+			w.firstRSS, w.hasFirst = rss, true
+		}
+		if f.Interval > 0 {
+			secs := f.Interval.Seconds()
+			w.seconds += secs
+			for m := telemetry.Metric(0); m < telemetry.NumMetrics; m++ {
+				if telemetry.MetricInfo[m].Kind != telemetry.Counter {
+					continue
+				}
+				if v, ok := f.Values.Get(m); ok {
+					w.sum.Add(m, v)
+				}
+			}
+			u, okU := f.Values.Get(telemetry.CPUUserSec)
+			s, okS := f.Values.Get(telemetry.CPUSystemSec)
+			if okU || okS {
+				w.cpuSteps = append(w.cpuSteps, (u+s)/secs)
+			}
+		}
+	}
+	if n := len(frames); n > 0 {
+		w.last = frames[n-1].Values
+		w.peers = frames[n-1].Peers
+	}
+	return w
+}
+
+func (w *window) rate(m telemetry.Metric) (float64, bool) {
+	v, ok := w.sum.Get(m)
+	if !ok || w.seconds <= 0 {
+		return 0, false
+	}
+	return v / w.seconds, true
+}
+
+// ComputeGenes computes genes from a workload's frames, oldest first. Only
+// frames with a non-zero Interval contribute counters; the newest frame
+// gives the gauges.
+func ComputeGenes(frames []telemetry.Frame) (Genes, map[string]float64) {
+	w := newWindow(frames)
+	g := Genes{}
+	set := func(name string, v float64, ok bool) {
+		if ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+			g[name] = v
+		}
+	}
+	ratio := func(num, den telemetry.Metric) (float64, bool) {
+		n, ok1 := w.sum.Get(num)
+		d, ok2 := w.sum.Get(den)
+		if !ok1 || !ok2 || d <= 0 {
+			return 0, false
+		}
+		return n / d, true
+	}
+
+	user, okU := w.sum.Get(telemetry.CPUUserSec)
+	sys, okS := w.sum.Get(telemetry.CPUSystemSec)
+	if (okU || okS) && w.seconds > 0 {
+		set("cpu_util", (user+sys)/w.seconds, true)
+		if user+sys > 0 {
+			set("user_frac", user/(user+sys), true)
+		}
+	} else {
+		v, ok := w.rate(telemetry.CgCPUUsageSec)
+		set("cpu_util", v, ok)
+	}
+	set2 := func(name string) func(float64, bool) { return func(v float64, ok bool) { set(name, v, ok) } }
+	set2("runq_delay_frac")(ratio(telemetry.RunDelaySec, telemetry.RunTimeSec))
+	set2("ctx_vol_rate")(w.rate(telemetry.CtxVoluntary))
+	set2("ctx_invol_rate")(w.rate(telemetry.CtxInvoluntary))
+	if v, ok := w.rate(telemetry.Migrations); ok {
+		set("migrations_rate", v, true)
+	} else {
+		set2("migrations_rate")(w.rate(telemetry.PerfCPUMigrations))
+	}
+	set2("minflt_rate")(w.rate(telemetry.MinorFaults))
+	set2("majflt_rate")(w.rate(telemetry.MajorFaults))
+	if rss, ok := w.last.Get(telemetry.RSSBytes); ok {
+		set("rss_bytes", rss, true)
+		if w.hasFirst && w.seconds > 0 && len(frames) > 1 {
+			set("mem_growth_rate", (rss-w.firstRSS)/w.seconds, true)
+		}
+	}
+	if tot, ok := w.last.Get(telemetry.NUMAPagesTotal); ok && tot > 0 {
+		loc, _ := w.last.Get(telemetry.NUMAPagesLocal)
+		set("numa_local_frac", loc/tot, true)
+	}
+	if v, ok := w.rate(telemetry.IOReadBytes); ok {
+		set("io_read_bps", v, true)
+	} else {
+		set2("io_read_bps")(w.rate(telemetry.CgIOReadBytes))
+	}
+	if v, ok := w.rate(telemetry.IOWriteBytes); ok {
+		set("io_write_bps", v, true)
+	} else {
+		set2("io_write_bps")(w.rate(telemetry.CgIOWriteBytes))
+	}
+	rOps, okR := w.sum.Get(telemetry.IOReadOps)
+	wOps, okW := w.sum.Get(telemetry.IOWriteOps)
+	rCh, _ := w.sum.Get(telemetry.IOReadChars)
+	wCh, _ := w.sum.Get(telemetry.IOWriteChars)
+	if (okR || okW) && w.seconds > 0 {
+		ops := rOps + wOps
+		set("io_ops_rate", ops/w.seconds, true)
+		if ops > 0 {
+			set("io_avg_size", (rCh+wCh)/ops, true)
+		}
+		socks, okSock := w.last.Get(telemetry.Sockets)
+		pipes, okPipe := w.last.Get(telemetry.Pipes)
+		if okSock || okPipe {
+			ipc := 0.0
+			if socks+pipes > 0 {
+				rb, _ := w.sum.Get(telemetry.IOReadBytes)
+				wb, _ := w.sum.Get(telemetry.IOWriteBytes)
+				storage := 0.0
+				if rCh+wCh > 0 {
+					storage = math.Min(1, (rb+wb)/(rCh+wCh))
+				}
+				ipc = ops * (1 - storage) / w.seconds
+			}
+			set("ipc_rate", ipc, true)
+		}
+	}
+	if shared, ok := w.last.Get(telemetry.NetNSShared); ok && shared == 0 {
+		set2("net_rx_bps")(w.rate(telemetry.NetRxBytes))
+		set2("net_tx_bps")(w.rate(telemetry.NetTxBytes))
+	}
+	if v, ok := w.last.Get(telemetry.Sockets); ok {
+		set("sockets", v, true)
+		set("comm_peers", float64(len(w.peers)), true)
+	} else if len(w.peers) > 0 {
+		set("comm_peers", float64(len(w.peers)), true)
+	}
+	if v, ok := w.last.Get(telemetry.Threads); ok {
+		set("threads", v, true)
+	}
+	set2("cpu_throttled_frac")(w.rate(telemetry.CgThrottledSec))
+	set2("psi_cpu")(w.rate(telemetry.PSICPUSomeSec))
+	set2("psi_mem")(w.rate(telemetry.PSIMemSomeSec))
+	set2("psi_io")(w.rate(telemetry.PSIIOSomeSec))
+	if len(w.cpuSteps) >= 3 {
+		mean, sd := meanStd(w.cpuSteps)
+		if mean > 0 {
+			set("burstiness", sd/mean, true)
+		}
+	}
+	set2("ipc_insn_per_cycle")(ratio(telemetry.PerfInstructions, telemetry.PerfCycles))
+	set2("llc_miss_ratio")(ratio(telemetry.PerfLLCMisses, telemetry.PerfLLCLoads))
+	set2("cache_miss_rate")(w.rate(telemetry.PerfCacheMisses))
+	set2("branch_miss_ratio")(ratio(telemetry.PerfBranchMisses, telemetry.PerfBranches))
+	return g, w.peers
+}
+
+func meanStd(xs []float64) (float64, float64) {
+	var sum float64
+	for _, x := range xs {
+		sum += x
+	}
+	mean := sum / float64(len(xs))
+	var ss float64
+	for _, x := range xs {
+		ss += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(xs)))
+}
+
+// SortedPeers returns peer IDs by descending weight, then by ID.
+func SortedPeers(peers map[string]float64) []string {
+	ids := make([]string, 0, len(peers))
+	for id := range peers {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		if peers[ids[i]] != peers[ids[j]] {
+			return peers[ids[i]] > peers[ids[j]]
+		}
+		return ids[i] < ids[j]
+	})
+	return ids
+}
