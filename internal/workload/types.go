@@ -39,6 +39,7 @@ type Workload struct {
 	ID      string
 	Name    string // a short human name: unit name, container id prefix, or comm of the root
 	Kind    Kind
+	Pod     string // the Kubernetes pod UID of a container under kubepods, else ""
 	Cgroups Cgroups
 	Procs   []Proc // sorted by PID
 }

@@ -1,0 +1,479 @@
+package workload
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"sculpt/internal/host"
+)
+
+// ErrNoSuchProcess is wrapped by Discover's error for a selected PID that
+// does not exist: "pid 12345: no such process".
+var ErrNoSuchProcess = errors.New("no such process")
+
+// ErrNoSuchCgroup is wrapped by Discover's error for a selected cgroup path
+// that exists in no hierarchy under the cgroup root.
+var ErrNoSuchCgroup = errors.New("no such cgroup")
+
+// ErrExcluded is wrapped by Discover's error for a selected PID that is never
+// a workload: a kernel thread or sculpt itself.
+var ErrExcluded = errors.New("excluded from discovery")
+
+// Options configure a Discoverer.
+type Options struct {
+	// Self is sculpt's own PID, never part of a workload. 0 means
+	// os.Getpid(); a negative value excludes no process as self.
+	Self int
+	// Protected PIDs are discovered like any other process, but Protected
+	// reports the workloads that hold them, so that nothing acts on them.
+	Protected []int
+}
+
+// Skip records a process that Discover could not read for a reason other
+// than its exit (a malformed /proc/PID/stat, a permission error) and left out.
+type Skip struct {
+	PID int
+	Err error
+}
+
+// Discoverer finds workloads by walking /proc. Between calls it keeps parsed
+// cgroup files and each process's /proc/PID/stat and /proc/PID/cgroup open
+// (two descriptors per process, bounded by RLIMIT_NOFILE), so reuse one and
+// Close it when done. It is safe for concurrent use; calls are serialised.
+type Discoverer struct {
+	roots host.Roots
+	self  int
+	prot  []int
+
+	mu       sync.Mutex
+	reader   procReader
+	procs    []proc
+	index    map[int]int32
+	cgCache  map[string]*cgInfo
+	comms    map[string]string
+	skipped  []Skip
+	claimed  []bool
+	pids     []int
+	dirBuf   []byte
+	children [][]int32
+}
+
+// proc is one process seen in a sweep.
+type proc struct {
+	Proc
+	ppid     int
+	cg       *cgInfo // nil when excluded
+	excluded bool    // a kernel thread or sculpt itself
+}
+
+// NewDiscoverer returns a Discoverer reading /proc and cgroupfs under roots.
+func NewDiscoverer(roots host.Roots, opts Options) *Discoverer {
+	self := opts.Self
+	if self == 0 {
+		self = os.Getpid()
+	}
+	d := &Discoverer{
+		roots:   roots,
+		self:    self,
+		prot:    slices.Clone(opts.Protected),
+		index:   make(map[int]int32),
+		cgCache: make(map[string]*cgInfo),
+		comms:   make(map[string]string),
+	}
+	d.reader.max = heldLimit()
+	return d
+}
+
+// heldLimit is how many processes' files a Discoverer keeps open: up to 4096
+// (8192 descriptors), and at most a quarter of what RLIMIT_NOFILE leaves
+// above 1024 for the rest of the program.
+func heldLimit() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur <= 1024 {
+		return 0
+	}
+	return int(min((lim.Cur-1024)/(4*nFiles), 4096))
+}
+
+// Close closes the /proc files the Discoverer keeps open between sweeps. The
+// Discoverer stays usable; the next Discover opens them again.
+func (d *Discoverer) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reader.close()
+	return nil
+}
+
+// Skipped returns the processes the last Discover left out because their
+// /proc files could not be read or parsed. Processes that exited during the
+// sweep are not listed: they are simply gone.
+func (d *Discoverer) Skipped() []Skip {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.skipped)
+}
+
+// Protected reports whether w holds PID 1, sculpt itself or a PID of
+// Options.Protected: a workload nothing may act on.
+func (d *Discoverer) Protected(w *Workload) bool {
+	for _, p := range w.Procs {
+		if p.PID == 1 || p.PID == d.self || slices.Contains(d.prot, p.PID) {
+			return true
+		}
+	}
+	return false
+}
+
+// Discover sweeps /proc once (reading /proc/PID/stat and /proc/PID/cgroup of
+// every process) and returns the selected workloads sorted by ID.
+//
+// Kernel threads and sculpt itself (Options.Self) are never part of a
+// workload. A process that exits during the sweep is left out silently; one
+// whose files cannot be parsed is left out and listed by Skipped.
+//
+// Selectors, applied in this order, each process going to the first workload
+// that claims it:
+//   - PIDs: for each PID, a workload "tree:<pid>@<starttime>" of that process
+//     and all its descendants, whatever their cgroups. A PID that does not
+//     exist gives an error wrapping ErrNoSuchProcess; a kernel thread or
+//     sculpt itself one wrapping ErrExcluded.
+//   - Cgroups: for each path, a workload "cg:<path>" of the processes in that
+//     cgroup or below it. A path under the cgroup root (for example
+//     /sys/fs/cgroup/cpu/batch) names one hierarchy; any other path (for
+//     example /system.slice/x.service) is looked up in every hierarchy. A
+//     cgroup found in none gives an error wrapping ErrNoSuchCgroup. An empty
+//     cgroup gives a workload with no processes.
+//   - All, or no selector at all: every remaining process, grouped as
+//     docs/workloads.md describes (container, unit, cgroup, process tree).
+//
+// All selector errors are joined into one. Discover fails as a whole only
+// when /proc cannot be listed.
+func (d *Discoverer) Discover(sel Selector) ([]Workload, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.scan(); err != nil {
+		return nil, err
+	}
+	d.claimed = slices.Grow(d.claimed[:0], len(d.procs))[:len(d.procs)]
+	clear(d.claimed)
+	d.children = d.children[:0]
+
+	var (
+		out  []Workload
+		errs []error
+		seen = make(map[string]int) // ID -> index in out
+	)
+	emit := func(w Workload) {
+		if i, ok := seen[w.ID]; ok {
+			out[i].Procs = append(out[i].Procs, w.Procs...)
+			slices.SortFunc(out[i].Procs, func(a, b Proc) int { return a.PID - b.PID })
+			return
+		}
+		seen[w.ID] = len(out)
+		out = append(out, w)
+	}
+	for _, pid := range sel.PIDs {
+		w, err := d.selectPID(pid)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(w.Procs) > 0 { // empty when an earlier PID's tree holds it
+			emit(w)
+		}
+	}
+	for _, path := range sel.Cgroups {
+		w, err := d.selectCgroup(path)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		emit(w) // the same cgroup named twice (by mount and by path) merges
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if sel.All || (len(sel.PIDs) == 0 && len(sel.Cgroups) == 0) {
+		for _, w := range d.groupAll() {
+			emit(w)
+		}
+	}
+	slices.SortFunc(out, func(a, b Workload) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// scan lists /proc and reads every process's stat and cgroup files.
+func (d *Discoverer) scan() error {
+	dir := d.roots.Proc
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer func() { _ = unix.Close(fd) }()
+	if d.dirBuf == nil {
+		d.dirBuf = make([]byte, 32<<10)
+	}
+	d.pids, err = listPIDs(fd, d.dirBuf, d.pids[:0])
+	if err != nil {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	pids := d.pids
+	slices.Sort(pids)
+
+	d.reader.dirfd = fd
+	d.reader.sweep()
+	defer func() {
+		d.reader.endSweep()
+		d.reader.dirfd = -1
+	}()
+	d.procs = d.procs[:0]
+	d.skipped = d.skipped[:0]
+	clear(d.index)
+	if len(d.cgCache) > 4096 {
+		clear(d.cgCache)
+	}
+	if len(d.comms) > 8192 {
+		clear(d.comms)
+	}
+	for _, pid := range pids {
+		p, err := d.readProc(pid)
+		if errors.Is(err, errGone) {
+			continue
+		}
+		if err != nil {
+			d.skipped = append(d.skipped, Skip{PID: pid, Err: err})
+			continue
+		}
+		d.index[pid] = int32(len(d.procs))
+		d.procs = append(d.procs, p)
+	}
+	return nil
+}
+
+// readProc reads /proc/PID/stat and, unless the process is excluded,
+// /proc/PID/cgroup. It returns errGone when the process exited.
+func (d *Discoverer) readProc(pid int) (proc, error) {
+	var p proc
+	b, err := d.reader.read(pid, fileStat)
+	if err != nil {
+		if errors.Is(err, errGone) {
+			return p, err
+		}
+		return p, fmt.Errorf("read %s: %w", d.roots.ProcPath(strconv.Itoa(pid), "stat"), err)
+	}
+	st, err := parseStat(b)
+	if err != nil {
+		return p, fmt.Errorf("parse %s: %w", d.roots.ProcPath(strconv.Itoa(pid), "stat"), err)
+	}
+	comm, ok := d.comms[string(st.comm)]
+	if !ok {
+		comm = string(st.comm)
+		d.comms[comm] = comm
+	}
+	p.Proc = Proc{PID: pid, StartTime: st.start, Comm: comm}
+	p.ppid = st.ppid
+	if st.flags&pfKthread != 0 || pid == 2 || st.ppid == 2 || pid == d.self {
+		p.excluded = true
+		return p, nil
+	}
+	b, err = d.reader.read(pid, fileCgroup)
+	if err != nil {
+		if errors.Is(err, errGone) {
+			return p, err
+		}
+		return p, fmt.Errorf("read %s: %w", d.roots.ProcPath(strconv.Itoa(pid), "cgroup"), err)
+	}
+	ci, ok := d.cgCache[string(b)]
+	if !ok {
+		entries, err := parseCgroupFile(b)
+		if err != nil {
+			if len(b) == 0 {
+				// An exiting process may show an empty file.
+				return p, errGone
+			}
+			return p, fmt.Errorf("parse %s: %w", d.roots.ProcPath(strconv.Itoa(pid), "cgroup"), err)
+		}
+		ci = newCgInfo(entries)
+		d.cgCache[string(b)] = ci
+	}
+	p.cg = ci
+	return p, nil
+}
+
+// selectPID builds the tree workload of pid and its descendants.
+func (d *Discoverer) selectPID(pid int) (Workload, error) {
+	i, ok := d.index[pid]
+	if !ok {
+		for _, s := range d.skipped {
+			if s.PID == pid {
+				return Workload{}, fmt.Errorf("pid %d: %w", pid, s.Err)
+			}
+		}
+		return Workload{}, fmt.Errorf("pid %d: %w", pid, ErrNoSuchProcess)
+	}
+	root := &d.procs[i]
+	if root.excluded {
+		what := "a kernel thread"
+		if pid == d.self {
+			what = "sculpt itself"
+		}
+		return Workload{}, fmt.Errorf("pid %d is %s: %w", pid, what, ErrExcluded)
+	}
+	w := Workload{
+		ID:      treeID(root.Proc),
+		Name:    root.Comm,
+		Kind:    KindTree,
+		Cgroups: cgroupsOf([]*cgInfo{root.cg}, ""),
+	}
+	d.buildChildren()
+	stack := []int32{i}
+	for len(stack) > 0 {
+		j := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		p := &d.procs[j]
+		if !p.excluded && !d.claimed[j] {
+			d.claimed[j] = true
+			w.Procs = append(w.Procs, p.Proc)
+		}
+		stack = append(stack, d.children[j]...)
+	}
+	slices.SortFunc(w.Procs, func(a, b Proc) int { return a.PID - b.PID })
+	return w, nil
+}
+
+// buildChildren fills d.children (index -> child indexes) once per sweep.
+func (d *Discoverer) buildChildren() {
+	if len(d.children) == len(d.procs) {
+		return
+	}
+	d.children = slices.Grow(d.children[:0], len(d.procs))[:len(d.procs)]
+	for i := range d.children {
+		d.children[i] = d.children[i][:0]
+	}
+	for i := range d.procs {
+		if j, ok := d.index[d.procs[i].ppid]; ok && int(j) != i {
+			d.children[j] = append(d.children[j], int32(i))
+		}
+	}
+}
+
+func treeID(p Proc) string {
+	return "tree:" + strconv.Itoa(p.PID) + "@" + strconv.FormatUint(p.StartTime, 10)
+}
+
+// groupAll groups every unclaimed process by the rules in docs/workloads.md.
+func (d *Discoverer) groupAll() []Workload {
+	type group struct {
+		w    Workload
+		mark string
+		cgs  []*cgInfo
+	}
+	groups := make(map[string]*group)
+	var order []*group
+	for i := range d.procs {
+		p := &d.procs[i]
+		if p.excluded || d.claimed[i] {
+			continue
+		}
+		ci := p.cg
+		id, name, kind := ci.id, ci.name, ci.kind
+		if kind == "" {
+			root := d.procs[d.treeRoot(int32(i))].Proc
+			id, name, kind = treeID(root), root.Comm, KindTree
+		}
+		g := groups[id]
+		if g == nil {
+			g = &group{w: Workload{ID: id, Name: name, Kind: kind, Pod: ci.pod}, mark: ci.mark}
+			groups[id] = g
+			order = append(order, g)
+		}
+		d.claimed[i] = true
+		g.w.Procs = append(g.w.Procs, p.Proc)
+		if !slices.Contains(g.cgs, ci) {
+			g.cgs = append(g.cgs, ci)
+		}
+	}
+	out := make([]Workload, len(order))
+	for i, g := range order {
+		g.w.Cgroups = cgroupsOf(g.cgs, g.mark)
+		out[i] = g.w
+	}
+	return out
+}
+
+// treeRoot walks up from the process at index i through its ancestors in the
+// root cgroup and returns the index of the one that is a child of PID 1 or 0
+// (or, when the chain leaves the root cgroup or meets an excluded or
+// vanished process, the last one in it).
+func (d *Discoverer) treeRoot(i int32) int32 {
+	for {
+		pp := d.procs[i].ppid
+		if pp <= 1 {
+			return i
+		}
+		j, ok := d.index[pp]
+		if !ok || d.procs[j].excluded || d.procs[j].cg.kind != "" {
+			return i
+		}
+		i = j
+	}
+}
+
+// cgroupsOf returns, for each hierarchy, the deepest cgroup that holds every
+// one of cgs, each path first cut after the element naming mark (the
+// container ID or unit name).
+func cgroupsOf(cgs []*cgInfo, mark string) Cgroups {
+	var c Cgroups
+	for _, ci := range cgs {
+		if ci == nil {
+			continue
+		}
+		for _, e := range ci.entries {
+			p := cutAfter(e.path, mark)
+			if e.key == "" {
+				if c.V2 == "" {
+					c.V2 = p
+				} else {
+					c.V2 = commonPath(c.V2, p)
+				}
+				continue
+			}
+			if c.V1 == nil {
+				c.V1 = make(map[string]string, len(ci.entries))
+			}
+			if old, ok := c.V1[e.key]; ok {
+				c.V1[e.key] = commonPath(old, p)
+			} else {
+				c.V1[e.key] = p
+			}
+		}
+	}
+	return c
+}
+
+// isDir reports whether path is a directory, and any error other than its
+// absence.
+func isDir(path string) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			return false, nil
+		}
+		return false, fmt.Errorf("stat %s: %w", path, err)
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
+}
