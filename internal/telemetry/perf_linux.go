@@ -1,0 +1,376 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"sculpt/internal/host"
+)
+
+// PerfOptions configure the perf collector.
+type PerfOptions struct {
+	Roots host.Roots // Roots.Proc lists each process's threads (its PIDs must be the caller's PID namespace's)
+	// MaxFDs caps the perf file descriptors held open (default 4096). A
+	// process whose threads would exceed it is not opened: its perf metrics
+	// stay absent, and Stats says how many were skipped.
+	MaxFDs int
+}
+
+// PerfStats says what the perf collector holds after its last sweep.
+type PerfStats struct {
+	OpenFDs          int      `json:"open_fds"`
+	Processes        int      `json:"processes"`         // processes with counters open
+	Threads          int      `json:"threads"`           // threads with counters open
+	SkippedProcesses int      `json:"skipped_processes"` // processes left without counters by MaxFDs in the last sweep
+	SkippedThreads   int      `json:"skipped_threads"`   // new threads of counted processes left out by MaxFDs
+	Events           []string `json:"events"`            // the events counted
+}
+
+// PerfCollector counts perf events per thread of every sampled process and
+// reports per-process sums in Sample.Procs: PerfTaskClockSec,
+// PerfCtxSwitches, PerfCPUMigrations, PerfPageFaults and, only where the
+// machine has a PMU, the hardware counters. It counts only (no sampling, no
+// ring buffers). Values are cumulative since sculpt opened the counters, so
+// a process's first sample is a baseline.
+//
+// Threads are tracked across sweeps: counters are opened on new TIDs and a
+// thread that exited is read one last time (the kernel keeps the final count
+// on its fd) and closed, so its counts stay in its process's total. A thread
+// that both starts and exits between two sweeps is never counted, and a TID
+// reused within the same process between two sweeps keeps the old, stopped
+// counter. A thread counts from the sweep that first sees it, so what a new
+// thread does before that sweep is lost. It holds file descriptors: Close
+// them.
+type PerfCollector struct {
+	opts   PerfOptions
+	hw     []perfEventKind // hardware events still believed to work
+	procs  map[ProcKey]*perfProc
+	nfds   int
+	stats  PerfStats
+	closed bool
+}
+
+var (
+	_ Collector = (*PerfCollector)(nil)
+	_ Closer    = (*PerfCollector)(nil)
+)
+
+type perfProc struct {
+	threads map[int]*perfThread
+	exited  [NumMetrics]float64 // final counts of exited threads
+	seen    bool
+}
+
+type perfThread struct {
+	leader  int   // software group leader (task-clock), -1 if none
+	members []int // the rest of the software group
+	hw      []perfHWFD
+	seen    bool
+}
+
+type perfHWFD struct {
+	kind int // index into perfHardwareEvents
+	fd   int
+}
+
+// NewPerfCollector returns a collector, or a *NotSupportedError when
+// perf_event_open does not work here (the probe's reason). Hardware events
+// are counted only when the "perf-hardware" probe succeeded.
+func NewPerfCollector(opts PerfOptions) (*PerfCollector, error) {
+	if opts.MaxFDs <= 0 {
+		opts.MaxFDs = 4096
+	}
+	if opts.Roots.Proc == "" {
+		opts.Roots = host.DefaultRoots()
+	}
+	if st := probeStatus(opts.Roots, SourcePerfSoftware); !st.Available {
+		return nil, &NotSupportedError{Source: "perf", Reason: st.Reason}
+	}
+	c := &PerfCollector{opts: opts, procs: make(map[ProcKey]*perfProc)}
+	if probeStatus(opts.Roots, SourcePerfHardware).Available {
+		c.hw = append([]perfEventKind(nil), perfHardwareEvents...)
+	}
+	return c, nil
+}
+
+// Name returns "perf".
+func (c *PerfCollector) Name() string { return "perf" }
+
+// Stats returns what the collector holds after its last sweep.
+func (c *PerfCollector) Stats() PerfStats {
+	st := c.stats
+	for _, k := range perfSoftwareEvents {
+		st.Events = append(st.Events, k.name)
+	}
+	for _, k := range c.hw {
+		st.Events = append(st.Events, k.name)
+	}
+	return st
+}
+
+// fdsPerThread is the number of fds one thread needs.
+func (c *PerfCollector) fdsPerThread() int { return len(perfSoftwareEvents) + len(c.hw) }
+
+// Collect lists roots.Proc/PID/task of every process in s, opens counters on
+// threads it has not seen, reads all counters and closes those of threads
+// and processes that are gone. A process that exits meanwhile is skipped. It
+// returns an error only for failures other than a gone thread (e.g. EMFILE,
+// EACCES), after reading everything else.
+func (c *PerfCollector) Collect(ctx context.Context, s *Sample) error {
+	if c.closed {
+		return errors.New("perf collector used after Close")
+	}
+	for _, p := range c.procs {
+		p.seen = false
+	}
+	c.stats.SkippedProcesses, c.stats.SkippedThreads = 0, 0
+	var errs []error
+	for wi := range s.Workloads {
+		if ctx.Err() != nil {
+			break
+		}
+		for _, pr := range s.Workloads[wi].Procs {
+			key := ProcKey{pr.PID, pr.StartTime}
+			ps := s.Procs[key]
+			if ps == nil {
+				continue
+			}
+			if err := c.collectProc(key, ps); err != nil && len(errs) < 8 {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for key, p := range c.procs {
+		if !p.seen {
+			c.closeProc(p)
+			delete(c.procs, key)
+		}
+	}
+	c.stats.Processes = len(c.procs)
+	c.stats.OpenFDs = c.nfds
+	c.stats.Threads = 0
+	for _, p := range c.procs {
+		c.stats.Threads += len(p.threads)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+func (c *PerfCollector) collectProc(key ProcKey, ps *ProcSample) error {
+	taskDir := c.opts.Roots.ProcPath(strconv.Itoa(key.PID), "task")
+	tids, err := listTIDs(taskDir)
+	if err != nil {
+		if isGone(err) {
+			return nil // exited: its entry is closed at the end of the sweep
+		}
+		return fmt.Errorf("list %s: %w", taskDir, err)
+	}
+	p := c.procs[key]
+	if p == nil {
+		if c.nfds+len(tids)*c.fdsPerThread() > c.opts.MaxFDs {
+			c.stats.SkippedProcesses++
+			return nil
+		}
+		p = &perfProc{threads: make(map[int]*perfThread, len(tids))}
+		c.procs[key] = p
+	}
+	p.seen = true
+	for _, t := range p.threads {
+		t.seen = false
+	}
+	var firstErr error
+	for _, tid := range tids {
+		if t := p.threads[tid]; t != nil {
+			t.seen = true
+			continue
+		}
+		if c.nfds+c.fdsPerThread() > c.opts.MaxFDs {
+			c.stats.SkippedThreads++
+			continue
+		}
+		t, err := c.openThread(tid)
+		if err != nil {
+			if !isGone(err) && firstErr == nil {
+				firstErr = fmt.Errorf("perf_event_open on pid %d tid %d: %w", key.PID, tid, err)
+			}
+			continue
+		}
+		t.seen = true
+		p.threads[tid] = t
+	}
+	var sum [NumMetrics]float64
+	var has [NumMetrics]bool
+	for tid, t := range p.threads {
+		if !t.seen {
+			// Exited: its fd still holds the final count.
+			c.readThread(t, &p.exited, nil)
+			c.closeThread(t)
+			delete(p.threads, tid)
+			continue
+		}
+		c.readThread(t, &sum, &has)
+	}
+	for _, k := range perfSoftwareEvents {
+		if has[k.metric] || p.exited[k.metric] > 0 {
+			ps.Set(k.metric, sum[k.metric]+p.exited[k.metric])
+		}
+	}
+	for _, k := range c.hw {
+		if has[k.metric] || p.exited[k.metric] > 0 {
+			ps.Set(k.metric, sum[k.metric]+p.exited[k.metric])
+		}
+	}
+	return firstErr
+}
+
+// openThread opens the software group and the hardware counters on tid.
+func (c *PerfCollector) openThread(tid int) (*perfThread, error) {
+	t := &perfThread{leader: -1}
+	for i, k := range perfSoftwareEvents {
+		group := -1
+		if i > 0 {
+			group = t.leader
+		}
+		fd, err := openPerfEventGroup(k, tid, group)
+		if err != nil {
+			c.closeThread(t)
+			return nil, err
+		}
+		c.nfds++
+		if i == 0 {
+			t.leader = fd
+		} else {
+			t.members = append(t.members, fd)
+		}
+	}
+	for i := 0; i < len(c.hw); i++ {
+		fd, err := openPerfEvent(c.hw[i], tid)
+		if err != nil {
+			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
+				// This PMU lacks the event: stop asking for it.
+				c.dropHW(i)
+				i--
+				continue
+			}
+			c.closeThread(t)
+			return nil, err
+		}
+		c.nfds++
+		t.hw = append(t.hw, perfHWFD{kind: i, fd: fd})
+	}
+	return t, nil
+}
+
+// dropHW forgets hardware event i, closing its counters on every thread.
+func (c *PerfCollector) dropHW(i int) {
+	c.hw = append(c.hw[:i:i], c.hw[i+1:]...)
+	for _, p := range c.procs {
+		for _, t := range p.threads {
+			kept := t.hw[:0]
+			for _, h := range t.hw {
+				switch {
+				case h.kind == i:
+					unix.Close(h.fd)
+					c.nfds--
+				case h.kind > i:
+					h.kind--
+					kept = append(kept, h)
+				default:
+					kept = append(kept, h)
+				}
+			}
+			t.hw = kept
+		}
+	}
+}
+
+// readThread adds t's counts to sum (marking has, when given). A counter
+// that cannot be read is left out.
+func (c *PerfCollector) readThread(t *perfThread, sum *[NumMetrics]float64, has *[NumMetrics]bool) {
+	if t.leader >= 0 {
+		var vals [8]float64 // >= len(perfSoftwareEvents)
+		if n, err := readPerfGroup(t.leader, vals[:]); err == nil {
+			for i := 0; i < n; i++ {
+				k := perfSoftwareEvents[i]
+				sum[k.metric] += vals[i] * k.scale
+				if has != nil {
+					has[k.metric] = true
+				}
+			}
+		}
+	}
+	for _, h := range t.hw {
+		if h.kind >= len(c.hw) {
+			continue
+		}
+		k := c.hw[h.kind]
+		if v, err := readPerfCounter(h.fd); err == nil {
+			sum[k.metric] += v * k.scale
+			if has != nil {
+				has[k.metric] = true
+			}
+		}
+	}
+}
+
+func (c *PerfCollector) closeThread(t *perfThread) {
+	for _, fd := range t.members {
+		unix.Close(fd)
+		c.nfds--
+	}
+	if t.leader >= 0 {
+		unix.Close(t.leader)
+		c.nfds--
+	}
+	for _, h := range t.hw {
+		unix.Close(h.fd)
+		c.nfds--
+	}
+	t.leader, t.members, t.hw = -1, nil, nil
+}
+
+func (c *PerfCollector) closeProc(p *perfProc) {
+	for _, t := range p.threads {
+		c.closeThread(t)
+	}
+	p.threads = nil
+}
+
+// Close closes every perf file descriptor. The collector cannot be used
+// afterwards.
+func (c *PerfCollector) Close() error {
+	for key, p := range c.procs {
+		c.closeProc(p)
+		delete(c.procs, key)
+	}
+	c.closed = true
+	c.stats = PerfStats{}
+	return nil
+}
+
+// listTIDs lists the numeric entries of a /proc/PID/task directory.
+func listTIDs(dir string) ([]int, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	tids := make([]int, 0, len(names))
+	for _, n := range names {
+		if tid, err := strconv.Atoi(n); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
+}

@@ -1,0 +1,535 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"sculpt/internal/host"
+)
+
+// ProcOptions tunes the ProcCollector. The zero value is the default
+// (DefaultProcOptions); a negative cadence turns that file off.
+type ProcOptions struct {
+	// SmapsEvery reads /proc/PID/smaps_rollup every this many sweeps (the
+	// kernel walks the page tables to produce it): 0 means 5, negative never.
+	// A process is read on the first sweep it appears in, and its last values
+	// are re-emitted in between.
+	SmapsEvery int
+	// NUMAEvery reads /proc/PID/numa_maps every this many sweeps (it walks
+	// every mapping): 0 means 10, negative never.
+	NUMAEvery int
+	// NoSched skips /proc/PID/sched (per thread), leaving Migrations absent.
+	// The kernel formats about 30 lines for it, a large share of a sweep's
+	// cost (see docs/benchmarks.md).
+	NoSched bool
+}
+
+// DefaultProcOptions reads smaps_rollup every 5 sweeps, numa_maps every 10
+// and sched every sweep.
+func DefaultProcOptions() ProcOptions {
+	return ProcOptions{SmapsEvery: 5, NUMAEvery: 10}
+}
+
+// withDefaults resolves zero cadences to the defaults and negative ones to 0
+// (off).
+func (o ProcOptions) withDefaults() ProcOptions {
+	d := DefaultProcOptions()
+	if o.SmapsEvery == 0 {
+		o.SmapsEvery = d.SmapsEvery
+	}
+	if o.NUMAEvery == 0 {
+		o.NUMAEvery = d.NUMAEvery
+	}
+	o.SmapsEvery = max(o.SmapsEvery, 0)
+	o.NUMAEvery = max(o.NUMAEvery, 0)
+	return o
+}
+
+// ProcStats counts what happened to the processes of the last sweep.
+type ProcStats struct {
+	Sweeps    uint64 // sweeps so far
+	Processes int    // processes asked for in the last sweep
+	Gone      int    // of them, exited (or their PID reused) before they could be read
+	Failed    int    // of them, with at least one file that could not be read or parsed
+	Denied    int    // of them, with at least one file we may not read (EACCES/EPERM)
+	LastError error  // the last read or parse error, naming the file and field
+	// NUMAError says why the NUMA metrics are off when the node topology
+	// could not be read; nil otherwise.
+	NUMAError error
+}
+
+// ProcCollector reads the per-process files of procfs for every process of
+// a Sample: /proc/PID/{stat,status,schedstat,sched,io,smaps_rollup,numa_maps}
+// and, for multi-threaded processes, /proc/PID/task/TID/{status,schedstat,sched}.
+//
+// Counters in stat are kept by the kernel for the whole thread group; the
+// context switches of status and the values of schedstat and sched are per
+// task, so for a process with more than one thread they are summed over its
+// task directory. Threads that exited take their share with them: such a
+// counter can go down, and the Sampler then drops that interval's delta.
+//
+// Every file of a process is opened relative to one descriptor of its
+// /proc/PID directory, whose stat field 22 (starttime) must equal the
+// ProcKey's StartTime (when non-zero): a reused PID is treated as gone.
+//
+// Units: stat times are clock ticks of UserHZ (100; see default.go),
+// reported in seconds; schedstat nanoseconds are reported in seconds; status
+// and smaps_rollup kB in bytes. NUMA page counts are in base pages (a 2 MiB
+// huge page counts 512), local meaning on a node whose CPUs intersect the
+// process's Cpus_allowed_list when numa_maps was read.
+//
+// Errors: ENOENT/ESRCH mean the process (or a thread) exited and skip it
+// silently; EACCES/EPERM (io, smaps_rollup, numa_maps of other users'
+// processes without CAP_SYS_PTRACE, or a hidepid mount) skip that file;
+// anything else, including a parse error, skips that file's metrics for the
+// process and is counted in Stats.
+type ProcCollector struct {
+	roots    host.Roots
+	opts     ProcOptions
+	hz       float64
+	pageSize uint64
+	r        *procReader
+	// nodes holds the CPUs of each NUMA node (index = node id; nil for a
+	// node that does not exist); nil when the machine has no node directory
+	// (one node 0 holding every CPU).
+	nodes   []cpuSet
+	numaErr error
+	cache   map[ProcKey]*procCache
+	sweep   uint64
+	stats   ProcStats
+	tids    []int
+	cpus    cpuSet
+	local   cpuSet
+}
+
+// procCache holds the slowly refreshed values of one process.
+type procCache struct {
+	seen      uint64 // sweep it was last asked for
+	smapsDue  uint64
+	numaDue   uint64
+	smaps     procSmaps
+	hasSmaps  bool
+	numa      numaCounts
+	hasNUMA   bool
+	hasLocal  bool
+	readSmaps bool // read at least once (due times are staggered after the first)
+	readNUMA  bool
+}
+
+var _ Collector = (*ProcCollector)(nil)
+
+// NewProcCollector returns a collector reading the proc files under
+// roots.Proc. It reads the CPUs of each NUMA node from
+// roots.Sys/devices/system/node/node*/cpulist once; a machine without that
+// directory has one node 0. If the node files cannot be read the NUMA metrics
+// stay absent and Stats().NUMAError says why.
+func NewProcCollector(roots host.Roots, opts ProcOptions) *ProcCollector {
+	c := &ProcCollector{
+		roots:    roots,
+		opts:     opts.withDefaults(),
+		hz:       UserHZ,
+		pageSize: uint64(os.Getpagesize()),
+		r:        newProcReader(),
+		cache:    make(map[ProcKey]*procCache),
+	}
+	if c.opts.NUMAEvery > 0 {
+		c.nodes, c.numaErr = readNodeCPUs(roots)
+	}
+	return c
+}
+
+// Name implements Collector.
+func (c *ProcCollector) Name() string { return "procfs" }
+
+// Stats returns the counts of the last sweep.
+func (c *ProcCollector) Stats() ProcStats {
+	s := c.stats
+	s.NUMAError = c.numaErr
+	return s
+}
+
+// readNodeCPUs reads roots.Sys/devices/system/node/node*/cpulist.
+func readNodeCPUs(roots host.Roots) ([]cpuSet, error) {
+	dir := roots.SysPath("devices", "system", "node")
+	ents, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read NUMA nodes: %w", err)
+	}
+	var nodes []cpuSet
+	for _, e := range ents {
+		id, ok := strings.CutPrefix(e.Name(), "node")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(id)
+		if err != nil || n < 0 || n >= maxCPUs {
+			continue
+		}
+		path := filepath.Join(dir, e.Name(), "cpulist")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read NUMA node cpus: %w", err)
+		}
+		set, err := parseCPUList(nil, b)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", path, err)
+		}
+		for len(nodes) <= n {
+			nodes = append(nodes, nil)
+		}
+		nodes[n] = set
+	}
+	if len(nodes) == 0 {
+		return nil, nil
+	}
+	return nodes, nil
+}
+
+// localNodes sets c.local to the nodes whose CPUs intersect the CPU list
+// allowed (Cpus_allowed_list).
+func (c *ProcCollector) localNodes(allowed []byte) error {
+	c.local = c.local[:0]
+	if c.nodes == nil {
+		c.local = append(c.local, 1) // node 0
+		return nil
+	}
+	var err error
+	if c.cpus, err = parseCPUList(c.cpus, allowed); err != nil {
+		return err
+	}
+	for n, cpus := range c.nodes {
+		if cpus.intersects(c.cpus) {
+			for len(c.local) <= n/64 {
+				c.local = append(c.local, 0)
+			}
+			c.local[n/64] |= 1 << (n % 64)
+		}
+	}
+	return nil
+}
+
+// procResult says how reading one process went.
+type procResult struct {
+	gone, failed, denied bool
+	err                  error
+}
+
+// note records in res what err from the file name of process pid means:
+// gone, denied or failed.
+func (c *ProcCollector) note(res *procResult, pid int, name string, err error) {
+	switch {
+	case isGone(err):
+		res.gone = true
+	case isDenied(err):
+		res.denied = true
+	default:
+		res.failed = true
+		res.err = fmt.Errorf("%s/%d/%s: %w", c.roots.Proc, pid, name, err)
+	}
+}
+
+// Collect implements Collector: it fills the per-process metrics of every
+// ProcSample in s. A process that exited, or whose PID was reused, is skipped
+// and left without values; a file that cannot be parsed leaves that file's
+// metrics absent for that process. Collect returns an error only when every
+// process asked for failed (not merely exited), naming the last failure;
+// Stats counts the rest.
+func (c *ProcCollector) Collect(ctx context.Context, s *Sample) error {
+	c.sweep++
+	st := ProcStats{Sweeps: c.sweep, Processes: len(s.Procs)}
+	i := 0
+	for key, ps := range s.Procs {
+		if i++; i%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		res := c.collect(key, ps)
+		switch {
+		case res.gone:
+			st.Gone++
+			ps.Values = Values{}
+		case res.failed:
+			st.Failed++
+			st.LastError = res.err
+		}
+		if res.denied {
+			st.Denied++
+		}
+	}
+	for key, e := range c.cache {
+		if e.seen != c.sweep {
+			delete(c.cache, key)
+		}
+	}
+	c.stats = st
+	if st.Failed > 0 && st.Failed == st.Processes {
+		return fmt.Errorf("procfs: all %d processes failed, last: %w", st.Failed, st.LastError)
+	}
+	return nil
+}
+
+// Files relative to /proc/PID.
+var (
+	fileStat      = []byte("stat\x00")
+	fileStatus    = []byte("status\x00")
+	fileSchedstat = []byte("schedstat\x00")
+	fileSched     = []byte("sched\x00")
+	fileIO        = []byte("io\x00")
+	fileSmaps     = []byte("smaps_rollup\x00")
+	fileNUMAMaps  = []byte("numa_maps\x00")
+	fileTask      = []byte("task\x00")
+)
+
+// collect reads one process into ps.
+func (c *ProcCollector) collect(key ProcKey, ps *ProcSample) procResult {
+	var res procResult
+	r := c.r
+	pid := key.PID
+	dirfd, err := openat(unix.AT_FDCWD, r.cpath(c.roots.Proc+"/", pid, ""), unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		c.note(&res, pid, "", err)
+		return res
+	}
+	defer closeFD(dirfd)
+	v := &ps.Values
+
+	// stat: identity check first, then the thread-group counters.
+	threads := uint64(1)
+	b, err := r.read(dirfd, fileStat, true)
+	if err == nil {
+		var st procStat
+		if st, err = parseStat(b); err == nil {
+			if key.StartTime != 0 && st.StartTime != key.StartTime {
+				res.gone = true
+				return res
+			}
+			v.Set(CPUUserSec, float64(st.UTime)/c.hz)
+			v.Set(CPUSystemSec, float64(st.STime)/c.hz)
+			v.Set(MinorFaults, float64(st.MinFlt))
+			v.Set(MajorFaults, float64(st.MajFlt))
+			v.Set(Threads, float64(st.NumThreads))
+			v.Set(Processes, 1)
+			threads = st.NumThreads
+		}
+	}
+	if err != nil {
+		if c.note(&res, pid, "stat", err); res.gone {
+			return res
+		}
+	}
+
+	e := c.cache[key]
+	if e == nil {
+		e = &procCache{smapsDue: c.sweep, numaDue: c.sweep}
+		c.cache[key] = e
+	}
+	e.seen = c.sweep
+	numaDue := c.opts.NUMAEvery > 0 && c.numaErr == nil && c.sweep >= e.numaDue
+	localOK := false
+
+	// status: RSS, allowed CPUs, and the main thread's context switches.
+	b, err = r.read(dirfd, fileStatus, true)
+	if err == nil {
+		var st procStatus
+		if st, err = parseStatus(b); err == nil {
+			if st.HasRSS {
+				v.Set(RSSBytes, float64(st.RSSBytes))
+			}
+			if st.HasCtx && threads <= 1 {
+				v.Set(CtxVoluntary, float64(st.VolCtx))
+				v.Set(CtxInvoluntary, float64(st.InvolCtx))
+			}
+			if numaDue && st.CPUsAllowed != nil {
+				if err = c.localNodes(st.CPUsAllowed); err == nil {
+					localOK = true
+				}
+			}
+		}
+	}
+	if err != nil {
+		if c.note(&res, pid, "status", err); res.gone {
+			return res
+		}
+	}
+
+	if threads <= 1 {
+		c.readTask(dirfd, pid, -1, v, &res)
+	} else {
+		c.readThreads(dirfd, pid, v, &res)
+	}
+	if res.gone {
+		return res
+	}
+
+	// io: other users' processes need ptrace access; EACCES is skipped.
+	b, err = r.read(dirfd, fileIO, true)
+	if err == nil {
+		var io procIO
+		if io, err = parseIO(b); err == nil {
+			v.Set(IOReadBytes, float64(io.ReadBytes))
+			v.Set(IOWriteBytes, float64(io.WriteBytes))
+			v.Set(IOReadChars, float64(io.RChar))
+			v.Set(IOWriteChars, float64(io.WChar))
+			v.Set(IOReadOps, float64(io.SyscR))
+			v.Set(IOWriteOps, float64(io.SyscW))
+		}
+	}
+	if err != nil {
+		if c.note(&res, pid, "io", err); res.gone {
+			return res
+		}
+	}
+
+	if c.opts.SmapsEvery > 0 && c.sweep >= e.smapsDue {
+		e.smapsDue = c.nextDue(e.readSmaps, c.opts.SmapsEvery, pid)
+		e.readSmaps = true
+		b, err = r.read(dirfd, fileSmaps, true)
+		if err == nil {
+			e.smaps, err = parseSmapsRollup(b)
+		}
+		e.hasSmaps = err == nil
+		if err != nil {
+			if c.note(&res, pid, "smaps_rollup", err); res.gone {
+				return res
+			}
+		}
+	}
+	if e.hasSmaps {
+		v.Set(PSSBytes, float64(e.smaps.PSSBytes))
+		v.Set(AnonBytes, float64(e.smaps.AnonBytes))
+		v.Set(SwapBytes, float64(e.smaps.SwapBytes))
+	}
+
+	if numaDue {
+		e.numaDue = c.nextDue(e.readNUMA, c.opts.NUMAEvery, pid)
+		e.readNUMA = true
+		if !localOK {
+			c.local = c.local[:0]
+		}
+		b, err = r.read(dirfd, fileNUMAMaps, false)
+		if err == nil {
+			e.numa, err = parseNUMAMaps(b, c.local, c.pageSize)
+		}
+		e.hasNUMA, e.hasLocal = err == nil, err == nil && localOK
+		if err != nil {
+			if c.note(&res, pid, "numa_maps", err); res.gone {
+				return res
+			}
+		}
+	}
+	if e.hasNUMA {
+		v.Set(NUMAPagesTotal, e.numa.Total)
+		if e.hasLocal {
+			v.Set(NUMAPagesLocal, e.numa.Local)
+		}
+	}
+	return res
+}
+
+// nextDue returns the sweep a slow file is read next. The first re-read is
+// staggered by PID so that processes that appeared together do not all walk
+// their page tables in the same sweep.
+func (c *ProcCollector) nextDue(readBefore bool, every, pid int) uint64 {
+	if readBefore {
+		return c.sweep + uint64(every)
+	}
+	return c.sweep + 1 + uint64(pid%every)
+}
+
+// readThreads sums status context switches, schedstat and sched over the
+// tasks of a multi-threaded process.
+func (c *ProcCollector) readThreads(dirfd, pid int, v *Values, res *procResult) {
+	var err error
+	c.tids, err = c.r.readTIDs(dirfd, fileTask, c.tids[:0])
+	if err != nil {
+		c.note(res, pid, "task", err)
+		return
+	}
+	var sum Values
+	for _, tid := range c.tids {
+		var one procResult
+		b, err := c.r.read(dirfd, c.r.cpath("task/", tid, "/status"), true)
+		if err == nil {
+			var st procStatus
+			if st, err = parseStatus(b); err == nil && st.HasCtx {
+				sum.Add(CtxVoluntary, float64(st.VolCtx))
+				sum.Add(CtxInvoluntary, float64(st.InvolCtx))
+			}
+		}
+		if err != nil {
+			c.note(&one, pid, "task/"+strconv.Itoa(tid)+"/status", err)
+		}
+		if !one.gone {
+			c.readTask(dirfd, pid, tid, &sum, &one)
+		}
+		// A thread that exited is not the process exiting.
+		if one.failed {
+			res.failed, res.err = true, one.err
+		}
+		res.denied = res.denied || one.denied
+	}
+	for _, m := range [...]Metric{CtxVoluntary, CtxInvoluntary, RunTimeSec, RunDelaySec, Timeslices, Migrations} {
+		if x, ok := sum.Get(m); ok {
+			v.Set(m, x)
+		}
+	}
+}
+
+// readTask adds schedstat and (unless opts.NoSched) sched of one task to v: of
+// the main thread through /proc/PID/{schedstat,sched} when tid < 0, else
+// through /proc/PID/task/TID.
+func (c *ProcCollector) readTask(dirfd, pid, tid int, v *Values, res *procResult) {
+	path := fileSchedstat
+	if tid >= 0 {
+		path = c.r.cpath("task/", tid, "/schedstat")
+	}
+	b, err := c.r.read(dirfd, path, true)
+	if err == nil {
+		var ss procSchedstat
+		if ss, err = parseSchedstat(b); err == nil {
+			v.Add(RunTimeSec, float64(ss.RunNS)/1e9)
+			v.Add(RunDelaySec, float64(ss.DelayNS)/1e9)
+			v.Add(Timeslices, float64(ss.Slices))
+		}
+	}
+	if err != nil {
+		if c.note(res, pid, taskFile(tid, "schedstat"), err); res.gone {
+			return
+		}
+	}
+	if c.opts.NoSched {
+		return
+	}
+	path = fileSched
+	if tid >= 0 {
+		path = c.r.cpath("task/", tid, "/sched")
+	}
+	b, err = c.r.read(dirfd, path, true)
+	if err == nil {
+		var n uint64
+		if n, err = parseSchedMigrations(b); err == nil {
+			v.Add(Migrations, float64(n))
+		}
+	}
+	if err != nil {
+		c.note(res, pid, taskFile(tid, "sched"), err)
+	}
+}
+
+// taskFile names a per-task file for an error message.
+func taskFile(tid int, name string) string {
+	if tid < 0 {
+		return name
+	}
+	return "task/" + strconv.Itoa(tid) + "/" + name
+}
