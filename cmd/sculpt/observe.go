@@ -1,0 +1,199 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"sculpt/internal/dna"
+	"sculpt/internal/engine"
+	"sculpt/internal/telemetry"
+	"sculpt/internal/workload"
+)
+
+// newObserver wires discovery, the default collectors and the profiler.
+// The caller closes the returned sampler.
+func (a *app) newObserver(sel workload.Selector, window time.Duration) (*engine.Observer, *telemetry.Sampler, error) {
+	disc := workload.NewDiscoverer(a.roots, workload.Options{Self: os.Getpid()})
+	sampler, notes, err := telemetry.NewDefaultSampler(a.roots, telemetry.DefaultOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range notes {
+		a.log.Debug("telemetry", "note", n)
+	}
+	return engine.NewObserver(disc, sampler, sel, window), sampler, nil
+}
+
+// closeSampler releases the collectors' kernel resources, logging failures:
+// they cannot change the command's result any more.
+func (a *app) closeSampler(s *telemetry.Sampler) {
+	if err := s.Close(); err != nil {
+		a.log.Warn("closing collectors", "err", err)
+	}
+}
+
+// dnaJSON is the contract's shape of `sculpt dna --json` (and of one line of
+// `sculpt run --json`).
+type dnaJSON struct {
+	Time      time.Time `json:"time"`
+	Workloads []dna.DNA `json:"workloads"`
+	System    dna.Genes `json:"system"`
+	Exited    []int     `json:"exited,omitempty"`
+	Errors    []string  `json:"collector_errors,omitempty"`
+}
+
+func toJSON(obs *engine.Observation) dnaJSON {
+	out := dnaJSON{Time: obs.Time, Workloads: obs.DNA, System: obs.System, Exited: obs.Exited}
+	if out.Workloads == nil {
+		out.Workloads = []dna.DNA{}
+	}
+	for _, r := range obs.Reports {
+		if r.Err != nil {
+			out.Errors = append(out.Errors, fmt.Sprintf("%s: %v", r.Name, r.Err))
+		}
+	}
+	return out
+}
+
+// tableGenes are the columns of the live table.
+var tableGenes = []struct{ gene, head string }{
+	{"cpu_util", "CPU"},
+	{"user_frac", "USER"},
+	{"runq_delay_frac", "RUNQ"},
+	{"ctx_vol_rate", "VCSW/s"},
+	{"minflt_rate", "FLT/s"},
+	{"rss_bytes", "RSS"},
+	{"io_write_bps", "WR/s"},
+	{"ipc_rate", "IPC/s"},
+	{"comm_peers", "PEERS"},
+}
+
+// writeTable prints the top workloads by CPU as a table.
+func writeTable(w io.Writer, ds []dna.DNA, top int) error {
+	ds = append([]dna.DNA(nil), ds...)
+	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Genes["cpu_util"] > ds[j].Genes["cpu_util"] })
+	if top > 0 && len(ds) > top {
+		ds = ds[:top]
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := []string{"WORKLOAD", "PIDS", "ARCHETYPE"}
+	for _, c := range tableGenes {
+		head = append(head, c.head)
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
+	for _, d := range ds {
+		row := []string{trunc(d.Name+" "+d.ID, 40), fmt.Sprint(len(d.PIDs)), archLabel(d)}
+		for _, c := range tableGenes {
+			row = append(row, formatGene(c.gene, d.Genes))
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+	}
+	return tw.Flush()
+}
+
+// writeDetail prints every gene of each workload.
+func writeDetail(w io.Writer, ds []dna.DNA) error {
+	for _, d := range ds {
+		fmt.Fprintf(w, "%s  (%s, %s, pids %s)\n", d.Name, d.ID, d.Kind, pidList(d.PIDs))
+		fmt.Fprintf(w, "  archetype  %s\n", archLabel(d))
+		present := map[string]bool{}
+		for _, gi := range dna.Catalog {
+			v, ok := d.Genes[gi.Name]
+			if !ok {
+				continue
+			}
+			present[gi.Name] = true
+			fmt.Fprintf(w, "  %-20s %14s  %s\n", gi.Name, humanValue(gi.Name, v), gi.Unit)
+		}
+		var absent []string
+		for _, gi := range dna.Catalog {
+			if !present[gi.Name] {
+				absent = append(absent, gi.Name)
+			}
+		}
+		if len(d.Peers) > 0 {
+			var ps []string
+			for _, id := range dna.SortedPeers(d.Peers) {
+				ps = append(ps, fmt.Sprintf("%s (%g)", id, d.Peers[id]))
+			}
+			fmt.Fprintf(w, "  peers      %s\n", strings.Join(ps, ", "))
+		}
+		if len(absent) > 0 {
+			fmt.Fprintf(w, "  not measured: %s\n", strings.Join(absent, ", "))
+		}
+		fmt.Fprintln(w)
+	}
+	return nil
+}
+
+func archLabel(d dna.DNA) string {
+	if d.Archetype == "" {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%.2f)", d.Archetype, d.Confidence)
+}
+
+func formatGene(name string, g dna.Genes) string {
+	v, ok := g[name]
+	if !ok {
+		return "-"
+	}
+	return humanValue(name, v)
+}
+
+func humanValue(name string, v float64) string {
+	switch {
+	case strings.HasSuffix(name, "_bytes"), strings.HasSuffix(name, "_bps"), name == "io_avg_size", name == "mem_growth_rate":
+		return humanBytes(v)
+	case strings.HasSuffix(name, "_frac"), strings.HasSuffix(name, "_ratio"), name == "cpu_util", strings.HasPrefix(name, "psi_"), name == "burstiness":
+		return fmt.Sprintf("%.2f", v)
+	case v >= 1e6:
+		return fmt.Sprintf("%.1fM", v/1e6)
+	case v >= 1e4:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	case v == float64(int64(v)):
+		return fmt.Sprintf("%d", int64(v))
+	default:
+		return fmt.Sprintf("%.1f", v)
+	}
+}
+
+func humanBytes(v float64) string {
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	units := []string{"B", "K", "M", "G", "T"}
+	i := 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	s := fmt.Sprintf("%.0f%s", v, units[i])
+	if v < 10 && i > 0 {
+		s = fmt.Sprintf("%.1f%s", v, units[i])
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+func pidList(pids []int) string {
+	if len(pids) > 6 {
+		return fmt.Sprintf("%v … (%d)", pids[:6], len(pids))
+	}
+	return fmt.Sprint(pids)
+}
+
+func trunc(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
