@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// children returns the PIDs of this process's children (from /proc/*/stat).
+func children(t *testing.T) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := os.Getpid()
+	var kids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // exited meanwhile
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(self) {
+			kids = append(kids, pid)
+		}
+	}
+	return kids
+}
+
+func TestBenchProfilerJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and measures for a few seconds")
+	}
+	before := len(children(t))
+	var out, errb bytes.Buffer
+	code := run([]string{"bench", "profiler", "--n", "20", "--min-cpu", "50ms", "--json"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, errb.String())
+	}
+	var res struct {
+		Machine struct {
+			CPUs int `json:"cpus"`
+		} `json:"machine"`
+		Runs []struct {
+			N                int     `json:"n"`
+			Sweeps           int     `json:"sweeps"`
+			SculptRatio      float64 `json:"sculpt_over_floor"`
+			ProcfsRatio      float64 `json:"procfs_over_floor"`
+			SculptCPUPercent float64 `json:"sculpt_cpu_percent_at_1s"`
+			AgentRSSBytes    uint64  `json:"agent_rss_bytes"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	if len(res.Runs) != 1 || res.Runs[0].N != 20 || res.Machine.CPUs < 1 {
+		t.Fatalf("got %+v, want one run of 20 processes", res)
+	}
+	r := res.Runs[0]
+	if r.SculptRatio <= 0 || r.ProcfsRatio <= 0 || r.SculptCPUPercent <= 0 || r.AgentRSSBytes == 0 || r.Sweeps < 10 {
+		t.Errorf("run %+v: want positive ratios, CPU share, RSS and at least one round", r)
+	}
+	for _, want := range []string{"starting 20 processes", "measuring 20 processes", "sculpt"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("progress lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if after := len(children(t)); after > before {
+		t.Errorf("%d child processes left behind (%d before)", after, before)
+	}
+}
+
+func TestBenchProfilerTableAndBadInput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"bench", "profiler", "--n", "5", "--min-cpu", "10ms"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, errb.String())
+	}
+	for _, want := range []string{"sculpt/floor", "procfs/floor", "machine:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, args := range [][]string{
+		{"bench", "profiler", "--n", "0"},
+		{"bench", "profiler", "--n", "x"},
+		{"bench", "profiler", "--min-cpu", "0s"},
+		{"bench", "nosuch"},
+		{"bench"},
+	} {
+		out.Reset()
+		errb.Reset()
+		if code := run(args, &out, &errb); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, errb.String())
+		}
+	}
+}
