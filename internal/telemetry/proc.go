@@ -28,12 +28,23 @@ type ProcOptions struct {
 	// The kernel formats about 30 lines for it, a large share of a sweep's
 	// cost (see docs/benchmarks.md).
 	NoSched bool
+	// IdleRefreshEvery is the idle skip's refresh cadence: a process whose
+	// run time (schedstat field 1, of every thread) has not changed since its
+	// last full read did not run, so its stat, status, io and sched cannot
+	// have changed either (no context switch, fault, I/O, migration or
+	// thread without running), and only schedstat is read; the values of
+	// the other files are re-emitted. Gauges that do change while a process
+	// sleeps (VmRSS through reclaim or swap) are read again every this many
+	// sweeps anyway: 0 means 10, negative turns the idle skip off (every
+	// file read every sweep). smaps_rollup and numa_maps keep their own
+	// cadences.
+	IdleRefreshEvery int
 }
 
 // DefaultProcOptions reads smaps_rollup every 5 sweeps, numa_maps every 10
-// and sched every sweep.
+// and sched every sweep, with the idle skip refreshing every 10 sweeps.
 func DefaultProcOptions() ProcOptions {
-	return ProcOptions{SmapsEvery: 5, NUMAEvery: 10}
+	return ProcOptions{SmapsEvery: 5, NUMAEvery: 10, IdleRefreshEvery: 10}
 }
 
 // withDefaults resolves zero cadences to the defaults and negative ones to 0
@@ -46,6 +57,10 @@ func (o ProcOptions) withDefaults() ProcOptions {
 	if o.NUMAEvery == 0 {
 		o.NUMAEvery = d.NUMAEvery
 	}
+	if o.IdleRefreshEvery == 0 {
+		o.IdleRefreshEvery = d.IdleRefreshEvery
+	}
+	o.IdleRefreshEvery = max(o.IdleRefreshEvery, 0)
 	o.SmapsEvery = max(o.SmapsEvery, 0)
 	o.NUMAEvery = max(o.NUMAEvery, 0)
 	return o
@@ -58,6 +73,8 @@ type ProcStats struct {
 	Gone      int    // of them, exited (or their PID reused) before they could be read
 	Failed    int    // of them, with at least one file that could not be read or parsed
 	Denied    int    // of them, with at least one file we may not read (EACCES/EPERM)
+	Idle      int    // of them, not run since their last full read: only schedstat read
+	HeldFDs   int    // descriptors kept open between sweeps after the sweep
 	LastError error  // the last read or parse error, naming the file and field
 	// NUMAError says why the NUMA metrics are off when the node topology
 	// could not be read; nil otherwise.
@@ -77,6 +94,19 @@ type ProcStats struct {
 // Every file of a process is opened relative to one descriptor of its
 // /proc/PID directory, whose stat field 22 (starttime) must equal the
 // ProcKey's StartTime (when non-zero): a reused PID is treated as gone.
+// Between sweeps the collector keeps that directory and the process's stat,
+// status, schedstat, sched and io open and rereads them with pread(2) at
+// offset 0 (the kernel regenerates the text; no path lookup, no open). An
+// open /proc/PID descriptor stays tied to its process: once it exits, reads
+// fail with ESRCH (and opens relative to the directory with ENOENT), also
+// when its PID has been reused, so a held descriptor never reads another
+// process. The descriptors held are bounded by RLIMIT_NOFILE (see
+// procHeldLimit; the Go runtime raises the soft limit to the hard one at
+// start) and closed when a process leaves the sample or by Close.
+//
+// Idle skip (ProcOptions.IdleRefreshEvery): schedstat is read first; when
+// the run time of every thread is unchanged since the last full read, the
+// process has not run, and the other files' values are re-emitted.
 //
 // Units: stat times are clock ticks of UserHZ (100; see default.go),
 // reported in seconds; schedstat nanoseconds are reported in seconds; status
@@ -104,13 +134,42 @@ type ProcCollector struct {
 	sweep   uint64
 	stats   ProcStats
 	tids    []int
+	runs    []taskRun
 	cpus    cpuSet
 	local   cpuSet
+	held    int // descriptors held open between sweeps
+	maxHeld int
 }
 
-// procCache holds the slowly refreshed values of one process.
+// Indexes of the descriptors a procCache holds.
+const (
+	hDir = iota // O_PATH /proc/PID
+	hStat
+	hStatus
+	hSchedstat
+	hSched
+	hIO
+	nHeld
+)
+
+// taskRun is one thread's run time at the last full read.
+type taskRun struct {
+	tid   int
+	runNS uint64
+}
+
+// procCache holds the slowly refreshed values and the open files of one
+// process.
 type procCache struct {
 	seen      uint64 // sweep it was last asked for
+	fds       [nHeld]int32
+	idleOK    bool      // last holds a complete full read
+	readFull  bool      // read in full at least once
+	fullDue   uint64    // sweep of the next full read, idle or not
+	threads   uint64    // num_threads at the last full read
+	runNS     uint64    // single-threaded: run time at the last full read
+	tasks     []taskRun // multi-threaded: run time per thread
+	last      Values    // stat, status, schedstat, sched and io values of the last full read
 	smapsDue  uint64
 	numaDue   uint64
 	smaps     procSmaps
@@ -137,6 +196,7 @@ func NewProcCollector(roots host.Roots, opts ProcOptions) *ProcCollector {
 		pageSize: uint64(os.Getpagesize()),
 		r:        newProcReader(),
 		cache:    make(map[ProcKey]*procCache),
+		maxHeld:  procHeldLimit(),
 	}
 	if c.opts.NUMAEvery > 0 {
 		c.nodes, c.numaErr = readNodeCPUs(roots)
