@@ -39,14 +39,21 @@ var Catalog = []GeneInfo{
 	{"io_write_bps", "bytes/s", "/proc/PID/io write_bytes (cgroup blkio/io.stat when no process values)", "Δwrite_bytes / Δt (storage layer)", "io not readable"},
 	{"io_ops_rate", "syscalls/s", "/proc/PID/io syscr+syscw", "Δ(read+write family system calls) / Δt, every file kind", "io not readable"},
 	{"io_avg_size", "bytes", "/proc/PID/io rchar, wchar, syscr, syscw", "Δ(rchar+wchar) / Δ(syscr+syscw)", "io not readable, or no read/write calls in the window"},
-	{"net_rx_bps", "bytes/s", "/proc/PID/net/dev of the workload's network namespace", "Δrx bytes on non-loopback interfaces / Δt", "the namespace is shared with other workloads (bytes cannot be attributed; per-workload bytes come with eBPF), or net/dev unreadable"},
-	{"net_tx_bps", "bytes/s", "/proc/PID/net/dev of the workload's network namespace", "Δtx bytes on non-loopback interfaces / Δt", "as net_rx_bps"},
-	{"ipc_rate", "calls/s", "/proc/PID/io, /proc/PID/fd (estimate until the eBPF collector)", "Δ(syscr+syscw) × (1 − storage share of Δ(rchar+wchar)); 0 when it holds no pipe or socket", "io or fd table not readable"},
-	{"comm_peers", "workloads", "/proc/PID/fd pipe and socket inodes, /proc/net/{tcp,tcp6,unix}, sock_diag", "distinct workloads sharing a pipe, unix socket or TCP connection (see peers)", "fd tables not scanned"},
+	{"net_rx_bps", "bytes/s", "eBPF sock/sock_recv_length per process; else /proc/PID/net/dev of the workload's own network namespace", "eBPF: Δ(TCP+UDP bytes received − loopback) / Δt; else Δrx bytes on non-loopback interfaces / Δt", "no eBPF and the namespace is shared with other workloads (bytes cannot be attributed), or net/dev unreadable"},
+	{"net_tx_bps", "bytes/s", "eBPF sock/sock_send_length per process; else /proc/PID/net/dev of the workload's own network namespace", "as net_rx_bps, sent", "as net_rx_bps"},
+	{"net_loopback_bps", "bytes/s", "eBPF sock/sock_{send,recv}_length per process", "Δ(loopback TCP+UDP bytes sent + received) / Δt", "no eBPF collector"},
+	{"ipc_rate", "calls/s", "eBPF raw_syscalls (IPC class: pipes, unix sockets, futex, SysV/POSIX IPC); else /proc/PID/io and /proc/PID/fd", "eBPF: ΔIPC-class system calls / Δt; else the estimate Δ(syscr+syscw) × (1 − storage share of Δ(rchar+wchar)), 0 when it holds no pipe or socket", "no eBPF, and io or fd table not readable"},
+	{"comm_peers", "workloads", "/proc/PID/fd pipe and socket inodes, /proc/net/{tcp,tcp6,unix}, sock_diag; eBPF pipe/unix/loopback bytes", "distinct workloads sharing a pipe, unix socket or TCP connection, or exchanging bytes over one (see peers, peer_bytes)", "fd tables not scanned and no eBPF"},
 	{"sockets", "sockets", "/proc/PID/fd", "open sockets (latest)", "fd tables not scanned"},
 	{"threads", "threads", "/proc/PID/stat num_threads", "threads (latest, summed)", "stat not readable"},
 	{"cpu_throttled_frac", "fraction 0..1", "cgroup cpu.stat throttled time", "Δthrottled seconds / Δt", "the workload has no cgroup of its own, or no CPU quota accounting"},
-	{"syscall_entropy", "bits", "eBPF raw_syscalls (issue 6)", "Shannon entropy of the system-call mix", "always absent until the eBPF collector lands"},
+	{"syscall_entropy", "bits", "eBPF raw_syscalls sys_enter", "−Σ p·log2 p over the 7 system-call classes, p = Δcalls of the class / Δcalls", "no eBPF collector, or no system calls in the window"},
+	{"sys_file_frac", "fraction 0..1", "eBPF raw_syscalls sys_enter", "Δfile-I/O system calls / Δsystem calls", "as syscall_entropy"},
+	{"sys_net_frac", "fraction 0..1", "eBPF raw_syscalls sys_enter", "Δnetwork-socket system calls / Δsystem calls", "as syscall_entropy"},
+	{"sys_ipc_frac", "fraction 0..1", "eBPF raw_syscalls sys_enter", "ΔIPC system calls (pipes, unix sockets, futex, SysV/POSIX IPC) / Δsystem calls", "as syscall_entropy"},
+	{"sys_mem_frac", "fraction 0..1", "eBPF raw_syscalls sys_enter", "Δmemory-management system calls / Δsystem calls", "as syscall_entropy"},
+	{"sys_sched_frac", "fraction 0..1", "eBPF raw_syscalls sys_enter", "Δscheduling and waiting system calls / Δsystem calls", "as syscall_entropy"},
+	{"sys_proc_frac", "fraction 0..1", "eBPF raw_syscalls sys_enter", "Δprocess-control system calls / Δsystem calls", "as syscall_entropy"},
 	{"psi_cpu", "fraction 0..1", "cgroup v2 cpu.pressure some total", "Δstalled seconds / Δt", "the workload is not in a cgroup v2 group with PSI"},
 	{"psi_mem", "fraction 0..1", "cgroup v2 memory.pressure some total", "Δstalled seconds / Δt", "as psi_cpu"},
 	{"psi_io", "fraction 0..1", "cgroup v2 io.pressure some total", "Δstalled seconds / Δt", "as psi_cpu"},
@@ -73,13 +80,14 @@ func (g Genes) Names() []string {
 
 // window sums a workload's frames.
 type window struct {
-	seconds  float64
-	sum      telemetry.Values // counters summed over the frames with an interval
-	last     telemetry.Values // gauges of the newest frame
-	cpuSteps []float64        // cpu_util of each interval, for burstiness
-	firstRSS float64
-	hasFirst bool
-	peers    map[string]float64
+	seconds   float64
+	sum       telemetry.Values // counters summed over the frames with an interval
+	last      telemetry.Values // gauges of the newest frame
+	cpuSteps  []float64        // cpu_util of each interval, for burstiness
+	firstRSS  float64
+	hasFirst  bool
+	peers     map[string]float64 // channels, newest scan
+	peerBytes map[string]float64 // bytes, summed over the window
 }
 
 func newWindow(frames []telemetry.Frame) *window {
@@ -90,6 +98,12 @@ func newWindow(frames []telemetry.Frame) *window {
 			w.firstRSS, w.hasFirst = rss, true
 		}
 		if f.Interval > 0 {
+			for id, b := range f.PeerBytes {
+				if w.peerBytes == nil {
+					w.peerBytes = make(map[string]float64)
+				}
+				w.peerBytes[id] += b
+			}
 			secs := f.Interval.Seconds()
 			w.seconds += secs
 			for m := telemetry.Metric(0); m < telemetry.NumMetrics; m++ {
@@ -126,6 +140,17 @@ func (w *window) rate(m telemetry.Metric) (float64, bool) {
 // frames with a non-zero Interval contribute counters; the newest frame
 // gives the gauges.
 func ComputeGenes(frames []telemetry.Frame) (Genes, map[string]float64) {
+	g, peers, _ := computeGenes(frames)
+	return g, peers
+}
+
+// PeerBytes sums the bytes a workload exchanged with each peer over its
+// frames (eBPF); nil without eBPF.
+func PeerBytes(frames []telemetry.Frame) map[string]float64 {
+	return newWindow(frames).peerBytes
+}
+
+func computeGenes(frames []telemetry.Frame) (Genes, map[string]float64, *window) {
 	w := newWindow(frames)
 	g := Genes{}
 	set := func(name string, v float64, ok bool) {
@@ -210,15 +235,36 @@ func ComputeGenes(frames []telemetry.Frame) (Genes, map[string]float64) {
 			set("ipc_rate", ipc, true)
 		}
 	}
-	if shared, ok := w.last.Get(telemetry.NetNSShared); ok && shared == 0 {
+	// eBPF, where it runs, counts what /proc can only estimate.
+	if v, ok := w.rate(telemetry.EBPFSysIPC); ok {
+		set("ipc_rate", v, true)
+	}
+	sockRx, okRx := w.sum.Get(telemetry.EBPFSockRxBytes)
+	sockTx, okTx := w.sum.Get(telemetry.EBPFSockTxBytes)
+	if okRx && okTx && w.seconds > 0 {
+		loRx, _ := w.sum.Get(telemetry.EBPFLoopRxBytes)
+		loTx, _ := w.sum.Get(telemetry.EBPFLoopTxBytes)
+		set("net_rx_bps", math.Max(0, sockRx-loRx)/w.seconds, true)
+		set("net_tx_bps", math.Max(0, sockTx-loTx)/w.seconds, true)
+		set("net_loopback_bps", (loRx+loTx)/w.seconds, true)
+	} else if shared, ok := w.last.Get(telemetry.NetNSShared); ok && shared == 0 {
 		set2("net_rx_bps")(w.rate(telemetry.NetRxBytes))
 		set2("net_tx_bps")(w.rate(telemetry.NetTxBytes))
 	}
+	syscallMix(g, &w.sum)
+	peerSet := make(map[string]bool, len(w.peers)+len(w.peerBytes))
+	for id := range w.peers {
+		peerSet[id] = true
+	}
+	for id := range w.peerBytes {
+		peerSet[id] = true
+	}
+	_, scanned := w.last.Get(telemetry.Sockets)
 	if v, ok := w.last.Get(telemetry.Sockets); ok {
 		set("sockets", v, true)
-		set("comm_peers", float64(len(w.peers)), true)
-	} else if len(w.peers) > 0 {
-		set("comm_peers", float64(len(w.peers)), true)
+	}
+	if _, ebpf := w.sum.Get(telemetry.EBPFSysOther); scanned || ebpf || len(peerSet) > 0 {
+		set("comm_peers", float64(len(peerSet)), true)
 	}
 	if v, ok := w.last.Get(telemetry.Threads); ok {
 		set("threads", v, true)
@@ -237,7 +283,49 @@ func ComputeGenes(frames []telemetry.Frame) (Genes, map[string]float64) {
 	set2("llc_miss_ratio")(ratio(telemetry.PerfLLCMisses, telemetry.PerfLLCLoads))
 	set2("cache_miss_rate")(w.rate(telemetry.PerfCacheMisses))
 	set2("branch_miss_ratio")(ratio(telemetry.PerfBranchMisses, telemetry.PerfBranches))
-	return g, w.peers
+	return g, w.peers, w
+}
+
+// sysClasses pairs the eBPF system-call class counters with their genes.
+var sysClasses = []struct {
+	m    telemetry.Metric
+	gene string
+}{
+	{telemetry.EBPFSysFile, "sys_file_frac"},
+	{telemetry.EBPFSysNet, "sys_net_frac"},
+	{telemetry.EBPFSysIPC, "sys_ipc_frac"},
+	{telemetry.EBPFSysMem, "sys_mem_frac"},
+	{telemetry.EBPFSysSched, "sys_sched_frac"},
+	{telemetry.EBPFSysProc, "sys_proc_frac"},
+	{telemetry.EBPFSysOther, ""},
+}
+
+// syscallMix sets the class fractions and their entropy from eBPF counts.
+func syscallMix(g Genes, sum *telemetry.Values) {
+	var total float64
+	counts := make([]float64, len(sysClasses))
+	for i, c := range sysClasses {
+		v, ok := sum.Get(c.m)
+		if !ok {
+			return
+		}
+		counts[i] = v
+		total += v
+	}
+	if total <= 0 {
+		return
+	}
+	var h float64
+	for i, c := range sysClasses {
+		p := counts[i] / total
+		if c.gene != "" {
+			g[c.gene] = p
+		}
+		if p > 0 {
+			h -= p * math.Log2(p)
+		}
+	}
+	g["syscall_entropy"] = h
 }
 
 func meanStd(xs []float64) (float64, float64) {

@@ -173,3 +173,37 @@ func TestGenesDocUpToDate(t *testing.T) {
 	}
 	t.Errorf("%s is out of date with dna.Catalog: run go test ./internal/dna -run TestGenesDocUpToDate -update", path)
 }
+
+func TestEBPFGenes(t *testing.T) {
+	frames := []telemetry.Frame{frame("w", time.Unix(0, 0), 1, 2*time.Second, map[telemetry.Metric]float64{
+		telemetry.EBPFSysFile: 50, telemetry.EBPFSysNet: 0, telemetry.EBPFSysIPC: 50, telemetry.EBPFSysMem: 0,
+		telemetry.EBPFSysSched: 0, telemetry.EBPFSysProc: 0, telemetry.EBPFSysOther: 0,
+		telemetry.EBPFSockRxBytes: 3000, telemetry.EBPFSockTxBytes: 1000, telemetry.EBPFLoopRxBytes: 1000, telemetry.EBPFLoopTxBytes: 1000,
+	})}
+	frames[0].PeerBytes = map[string]float64{"other": 4096}
+	g, _ := ComputeGenes(frames)
+	want := map[string]float64{
+		"syscall_entropy": 1, // two classes, half each: one bit
+		"sys_file_frac":   0.5, "sys_ipc_frac": 0.5, "sys_net_frac": 0,
+		"ipc_rate":         25,   // 50 IPC calls in 2 s
+		"net_rx_bps":       1000, // (3000-1000)/2: loopback is not network
+		"net_tx_bps":       0,
+		"net_loopback_bps": 1000,
+		"comm_peers":       1,
+	}
+	for name, v := range want {
+		if got, ok := g[name]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, v)
+		}
+	}
+	if pb := PeerBytes(frames); pb["other"] != 4096 {
+		t.Errorf("PeerBytes = %v", pb)
+	}
+	// Without the collector the mix is absent, not zero.
+	g, _ = ComputeGenes([]telemetry.Frame{frame("w", time.Unix(0, 0), 1, time.Second, map[telemetry.Metric]float64{telemetry.CPUUserSec: 1})})
+	for _, name := range []string{"syscall_entropy", "sys_file_frac", "net_loopback_bps", "comm_peers"} {
+		if _, ok := g[name]; ok {
+			t.Errorf("%s present without eBPF or an fd scan", name)
+		}
+	}
+}

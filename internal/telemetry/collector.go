@@ -47,8 +47,12 @@ type Sample struct {
 	// values that are not a sum over processes. Groups[SystemID] holds
 	// machine-wide values such as system PSI.
 	Groups map[string]*Values
-	// Peers holds, per workload ID, the workloads it shares a channel with.
+	// Peers holds, per workload ID, the workloads it shares a channel with
+	// and how many channels (fd-table scan).
 	Peers map[string]map[string]float64
+	// PeerBytes holds, per workload ID, the bytes it exchanged with each
+	// other workload during the interval (eBPF).
+	PeerBytes map[string]map[string]float64
 }
 
 // SystemID is the Groups key (and Frame.Workload) of machine-wide values.
@@ -63,6 +67,7 @@ func NewSample(now time.Time, ws []workload.Workload) *Sample {
 		Procs:     make(map[ProcKey]*ProcSample),
 		Groups:    make(map[string]*Values, len(ws)),
 		Peers:     make(map[string]map[string]float64),
+		PeerBytes: make(map[string]map[string]float64),
 	}
 	s.Groups[SystemID] = &Values{}
 	for i := range ws {
@@ -77,16 +82,26 @@ func NewSample(now time.Time, ws []workload.Workload) *Sample {
 
 // AddPeer records that workloads a and b share weight channels (both ways).
 func (s *Sample) AddPeer(a, b string, weight float64) {
+	addEdge(s.Peers, a, b, weight)
+}
+
+// AddPeerBytes records that workloads a and b exchanged bytes during the
+// interval (both ways).
+func (s *Sample) AddPeerBytes(a, b string, bytes float64) {
+	addEdge(s.PeerBytes, a, b, bytes)
+}
+
+func addEdge(g map[string]map[string]float64, a, b string, w float64) {
 	if a == b {
 		return
 	}
 	for _, e := range [2][2]string{{a, b}, {b, a}} {
-		m := s.Peers[e[0]]
+		m := g[e[0]]
 		if m == nil {
 			m = make(map[string]float64)
-			s.Peers[e[0]] = m
+			g[e[0]] = m
 		}
-		m[e[1]] += weight
+		m[e[1]] += w
 	}
 }
 

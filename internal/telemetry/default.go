@@ -19,10 +19,13 @@ type DefaultOptions struct {
 	// NoPerf leaves perf events out (they hold a file descriptor per thread
 	// and event).
 	NoPerf bool
+	EBPF   EBPFOptions // EBPF.Roots defaults to the sampler's roots
+	// NoEBPF leaves the eBPF collector out.
+	NoEBPF bool
 }
 
 // NewDefaultSampler builds a Sampler with every collector this machine
-// supports, in the order procfs, cgroup, psi, perf, net. A collector whose
+// supports, in the order procfs, cgroup, psi, perf, net, ebpf. A collector whose
 // source is missing is left out and named in the returned notes (which the
 // caller logs); it is never an error.
 func NewDefaultSampler(roots host.Roots, opts DefaultOptions) (*Sampler, []string, error) {
@@ -50,6 +53,20 @@ func NewDefaultSampler(roots host.Roots, opts DefaultOptions) (*Sampler, []strin
 		opts.Net.FDScanEvery = DefaultFDScanEvery
 	}
 	cs = append(cs, NewNetCollector(roots, opts.Net))
+	if !opts.NoEBPF {
+		if opts.EBPF.Roots == (host.Roots{}) {
+			opts.EBPF.Roots = roots
+		}
+		ec, err := NewEBPFCollector(opts.EBPF)
+		switch {
+		case err == nil:
+			cs = append(cs, ec)
+		case errors.Is(err, ErrNotSupported):
+			notes = append(notes, err.Error())
+		default:
+			notes = append(notes, fmt.Sprintf("ebpf collector off: %v", err))
+		}
+	}
 	boot, err := ReadBootTime(roots)
 	if err != nil {
 		notes = append(notes, fmt.Sprintf("boot time unknown (%v): processes started mid-interval count from their second sweep", err))

@@ -83,6 +83,22 @@ const (
 	SocketsUnix    // gauge
 	Pipes          // gauge, open pipe ends
 	SockQueueBytes // gauge, bytes queued in the workload's TCP/UDP sockets (tx+rx queues)
+	// eBPF (ebpf*.go): system calls by class (SyscallClass order) and bytes per process
+	EBPFSysFile     // counter, file I/O system calls
+	EBPFSysNet      // counter, network socket system calls
+	EBPFSysIPC      // counter, IPC system calls (pipes, unix sockets, futex, SysV/POSIX IPC)
+	EBPFSysMem      // counter, memory-management system calls
+	EBPFSysSched    // counter, scheduling and waiting system calls
+	EBPFSysProc     // counter, process-control system calls
+	EBPFSysOther    // counter, other system calls
+	EBPFSockTxBytes // counter, TCP+UDP bytes sent (every destination, loopback included)
+	EBPFSockRxBytes // counter, TCP+UDP bytes received
+	EBPFLoopTxBytes // counter, of EBPFSockTxBytes: to a peer on this host (loopback)
+	EBPFLoopRxBytes // counter, of EBPFSockRxBytes: from a peer on this host
+	EBPFUnixTxBytes // counter, unix-socket bytes sent
+	EBPFUnixRxBytes // counter, unix-socket bytes received
+	EBPFPipeTxBytes // counter, bytes written to pipes
+	EBPFPipeRxBytes // counter, bytes read from pipes
 
 	NumMetrics
 )
@@ -159,6 +175,21 @@ var MetricInfo = [NumMetrics]Info{
 	SocketsUnix:       {"sockets_unix", Gauge, "sockets", "/proc/net/unix by inode"},
 	Pipes:             {"pipes", Gauge, "pipes", "/proc/PID/fd pipe:[inode]"},
 	SockQueueBytes:    {"socket_queue_bytes", Gauge, "bytes", "/proc/net/{tcp,udp}{,6} tx_queue+rx_queue"},
+	EBPFSysFile:       {"sys_file_calls", Counter, "syscalls", "eBPF raw_syscalls/sys_enter"},
+	EBPFSysNet:        {"sys_net_calls", Counter, "syscalls", "eBPF raw_syscalls/sys_enter"},
+	EBPFSysIPC:        {"sys_ipc_calls", Counter, "syscalls", "eBPF raw_syscalls/sys_enter"},
+	EBPFSysMem:        {"sys_mem_calls", Counter, "syscalls", "eBPF raw_syscalls/sys_enter"},
+	EBPFSysSched:      {"sys_sched_calls", Counter, "syscalls", "eBPF raw_syscalls/sys_enter"},
+	EBPFSysProc:       {"sys_proc_calls", Counter, "syscalls", "eBPF raw_syscalls/sys_enter"},
+	EBPFSysOther:      {"sys_other_calls", Counter, "syscalls", "eBPF raw_syscalls/sys_enter"},
+	EBPFSockTxBytes:   {"sock_tx_bytes", Counter, "bytes", "eBPF sock/sock_send_length (inet)"},
+	EBPFSockRxBytes:   {"sock_rx_bytes", Counter, "bytes", "eBPF sock/sock_recv_length (inet)"},
+	EBPFLoopTxBytes:   {"sock_loopback_tx_bytes", Counter, "bytes", "eBPF sock/sock_send_length, peer address local"},
+	EBPFLoopRxBytes:   {"sock_loopback_rx_bytes", Counter, "bytes", "eBPF sock/sock_recv_length, peer address local"},
+	EBPFUnixTxBytes:   {"unix_tx_bytes", Counter, "bytes", "eBPF sock/sock_send_length (AF_UNIX)"},
+	EBPFUnixRxBytes:   {"unix_rx_bytes", Counter, "bytes", "eBPF sock/sock_recv_length (AF_UNIX)"},
+	EBPFPipeTxBytes:   {"pipe_tx_bytes", Counter, "bytes", "eBPF raw_syscalls sys_enter+sys_exit (write family on a pipe)"},
+	EBPFPipeRxBytes:   {"pipe_rx_bytes", Counter, "bytes", "eBPF raw_syscalls sys_enter+sys_exit (read family on a pipe)"},
 }
 
 // MetricByName returns the Metric with the given Info.Name.
@@ -245,6 +276,10 @@ type Frame struct {
 	// (sharing a pipe, a unix socket or a loopback TCP connection) to a weight:
 	// the number of such channels.
 	Peers map[string]float64 `json:"peers,omitempty"`
+	// PeerBytes maps the IDs of other workloads this one exchanged data with
+	// in the interval (pipes, unix sockets, loopback TCP) to the bytes moved
+	// either way, as the eBPF collector counted them; nil without eBPF.
+	PeerBytes map[string]float64 `json:"peer_bytes,omitempty"`
 }
 
 // Rate returns the per-second rate of counter m over the frame's interval.

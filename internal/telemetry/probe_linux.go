@@ -71,7 +71,7 @@ func probeSources(roots host.Roots) []SourceStatus {
 		probePSI(roots, layout),
 		probePerf(SourcePerfSoftware, perfTaskClock),
 		probePerf(SourcePerfHardware, perfCycles),
-		{Name: SourceEBPF, Reason: "collector not built yet (issue 6)"},
+		probeEBPF(roots),
 		probeNUMAMaps(roots),
 	}
 }

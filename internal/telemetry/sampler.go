@@ -94,6 +94,9 @@ func (s *Sampler) frames(cur *Sample) ([]Frame, Frame) {
 		if p := cur.Peers[id]; len(p) > 0 {
 			frames[i].Peers = p
 		}
+		if p := cur.PeerBytes[id]; len(p) > 0 {
+			frames[i].PeerBytes = p
+		}
 	}
 	sys := len(cur.Workloads)
 	index[SystemID] = sys

@@ -1,0 +1,116 @@
+package telemetry
+
+import "golang.org/x/sys/unix"
+
+// numSyscallSlots is the size of the kernel-side table (sys_class in
+// bpf/sculpt.bpf.c); x86_64 numbers stay below it.
+const numSyscallSlots = 512
+
+// syscallClasses returns the x86_64 system-call table the kernel side uses:
+// a class, or a marker resolved per call from the first argument. Numbers
+// not listed are SysOther.
+func syscallClasses() [numSyscallSlots]uint8 {
+	var t [numSyscallSlots]uint8
+	for i := range t {
+		t[i] = uint8(SysOther)
+	}
+	set := func(c uint8, nrs ...int) {
+		for _, nr := range nrs {
+			t[nr] = c
+		}
+	}
+	set(sysMarkFDRead, unix.SYS_READ, unix.SYS_READV, unix.SYS_PREAD64,
+		unix.SYS_PREADV, unix.SYS_PREADV2)
+	set(sysMarkFDWrite, unix.SYS_WRITE, unix.SYS_WRITEV, unix.SYS_PWRITE64,
+		unix.SYS_PWRITEV, unix.SYS_PWRITEV2)
+	set(sysMarkSockIO,
+		unix.SYS_SENDTO, unix.SYS_RECVFROM, unix.SYS_SENDMSG, unix.SYS_RECVMSG,
+		unix.SYS_SENDMMSG, unix.SYS_RECVMMSG, unix.SYS_CONNECT, unix.SYS_ACCEPT,
+		unix.SYS_ACCEPT4, unix.SYS_BIND, unix.SYS_LISTEN, unix.SYS_SHUTDOWN,
+		unix.SYS_GETSOCKNAME, unix.SYS_GETPEERNAME, unix.SYS_SETSOCKOPT,
+		unix.SYS_GETSOCKOPT)
+	set(sysMarkSocket, unix.SYS_SOCKET)
+	set(uint8(SysFile),
+		unix.SYS_OPEN, unix.SYS_OPENAT, unix.SYS_OPENAT2, unix.SYS_CREAT, unix.SYS_CLOSE,
+		unix.SYS_CLOSE_RANGE, unix.SYS_STAT, unix.SYS_FSTAT, unix.SYS_LSTAT,
+		unix.SYS_NEWFSTATAT, unix.SYS_STATX, unix.SYS_LSEEK, unix.SYS_IOCTL,
+		unix.SYS_ACCESS, unix.SYS_FACCESSAT, unix.SYS_FACCESSAT2, unix.SYS_DUP,
+		unix.SYS_DUP2, unix.SYS_DUP3, unix.SYS_FCNTL, unix.SYS_FLOCK, unix.SYS_FSYNC,
+		unix.SYS_FDATASYNC, unix.SYS_SYNC, unix.SYS_SYNCFS, unix.SYS_SYNC_FILE_RANGE,
+		unix.SYS_TRUNCATE, unix.SYS_FTRUNCATE, unix.SYS_FALLOCATE, unix.SYS_FADVISE64,
+		unix.SYS_READAHEAD, unix.SYS_GETDENTS, unix.SYS_GETDENTS64, unix.SYS_GETCWD,
+		unix.SYS_CHDIR, unix.SYS_FCHDIR, unix.SYS_RENAME, unix.SYS_RENAMEAT,
+		unix.SYS_RENAMEAT2, unix.SYS_MKDIR, unix.SYS_MKDIRAT, unix.SYS_RMDIR,
+		unix.SYS_LINK, unix.SYS_LINKAT, unix.SYS_UNLINK, unix.SYS_UNLINKAT,
+		unix.SYS_SYMLINK, unix.SYS_SYMLINKAT, unix.SYS_READLINK, unix.SYS_READLINKAT,
+		unix.SYS_CHMOD, unix.SYS_FCHMOD, unix.SYS_FCHMODAT, unix.SYS_FCHMODAT2,
+		unix.SYS_CHOWN, unix.SYS_FCHOWN, unix.SYS_LCHOWN, unix.SYS_FCHOWNAT,
+		unix.SYS_UMASK, unix.SYS_MKNOD, unix.SYS_MKNODAT, unix.SYS_UTIME,
+		unix.SYS_UTIMES, unix.SYS_UTIMENSAT, unix.SYS_FUTIMESAT, unix.SYS_STATFS,
+		unix.SYS_FSTATFS, unix.SYS_SENDFILE, unix.SYS_SPLICE, unix.SYS_TEE,
+		unix.SYS_VMSPLICE, unix.SYS_COPY_FILE_RANGE, unix.SYS_SETXATTR,
+		unix.SYS_LSETXATTR, unix.SYS_FSETXATTR, unix.SYS_GETXATTR, unix.SYS_LGETXATTR,
+		unix.SYS_FGETXATTR, unix.SYS_LISTXATTR, unix.SYS_LLISTXATTR,
+		unix.SYS_FLISTXATTR, unix.SYS_REMOVEXATTR, unix.SYS_LREMOVEXATTR,
+		unix.SYS_FREMOVEXATTR, unix.SYS_IO_SETUP, unix.SYS_IO_DESTROY,
+		unix.SYS_IO_GETEVENTS, unix.SYS_IO_PGETEVENTS, unix.SYS_IO_SUBMIT,
+		unix.SYS_IO_CANCEL, unix.SYS_IO_URING_SETUP, unix.SYS_IO_URING_ENTER,
+		unix.SYS_IO_URING_REGISTER, unix.SYS_INOTIFY_INIT, unix.SYS_INOTIFY_INIT1,
+		unix.SYS_INOTIFY_ADD_WATCH, unix.SYS_INOTIFY_RM_WATCH, unix.SYS_FANOTIFY_INIT,
+		unix.SYS_FANOTIFY_MARK, unix.SYS_NAME_TO_HANDLE_AT, unix.SYS_OPEN_BY_HANDLE_AT,
+		unix.SYS_MOUNT, unix.SYS_UMOUNT2, unix.SYS_CHROOT, unix.SYS_PIVOT_ROOT,
+		unix.SYS_CACHESTAT)
+	set(uint8(SysIPC),
+		unix.SYS_SOCKETPAIR, unix.SYS_PIPE, unix.SYS_PIPE2, unix.SYS_FUTEX,
+		unix.SYS_FUTEX_WAITV, unix.SYS_FUTEX_WAKE, unix.SYS_FUTEX_WAIT,
+		unix.SYS_FUTEX_REQUEUE, unix.SYS_SET_ROBUST_LIST, unix.SYS_GET_ROBUST_LIST,
+		unix.SYS_EVENTFD, unix.SYS_EVENTFD2, unix.SYS_SHMGET, unix.SYS_SHMAT,
+		unix.SYS_SHMCTL, unix.SYS_SHMDT, unix.SYS_SEMGET, unix.SYS_SEMOP,
+		unix.SYS_SEMCTL, unix.SYS_SEMTIMEDOP, unix.SYS_MSGGET, unix.SYS_MSGSND,
+		unix.SYS_MSGRCV, unix.SYS_MSGCTL, unix.SYS_MQ_OPEN, unix.SYS_MQ_UNLINK,
+		unix.SYS_MQ_TIMEDSEND, unix.SYS_MQ_TIMEDRECEIVE, unix.SYS_MQ_NOTIFY,
+		unix.SYS_MQ_GETSETATTR, unix.SYS_PROCESS_VM_READV, unix.SYS_PROCESS_VM_WRITEV)
+	set(uint8(SysMem),
+		unix.SYS_MMAP, unix.SYS_MUNMAP, unix.SYS_MPROTECT, unix.SYS_PKEY_MPROTECT,
+		unix.SYS_PKEY_ALLOC, unix.SYS_PKEY_FREE, unix.SYS_BRK, unix.SYS_MREMAP,
+		unix.SYS_MSYNC, unix.SYS_MINCORE, unix.SYS_MADVISE, unix.SYS_PROCESS_MADVISE,
+		unix.SYS_MLOCK, unix.SYS_MLOCK2, unix.SYS_MUNLOCK, unix.SYS_MLOCKALL,
+		unix.SYS_MUNLOCKALL, unix.SYS_MBIND, unix.SYS_SET_MEMPOLICY,
+		unix.SYS_GET_MEMPOLICY, unix.SYS_SET_MEMPOLICY_HOME_NODE,
+		unix.SYS_MIGRATE_PAGES, unix.SYS_MOVE_PAGES, unix.SYS_REMAP_FILE_PAGES,
+		unix.SYS_MEMFD_CREATE, unix.SYS_MEMFD_SECRET, unix.SYS_USERFAULTFD,
+		unix.SYS_MEMBARRIER, unix.SYS_MSEAL, unix.SYS_MAP_SHADOW_STACK)
+	set(uint8(SysSched),
+		unix.SYS_SCHED_YIELD, unix.SYS_SCHED_SETPARAM, unix.SYS_SCHED_GETPARAM,
+		unix.SYS_SCHED_SETSCHEDULER, unix.SYS_SCHED_GETSCHEDULER,
+		unix.SYS_SCHED_GET_PRIORITY_MAX, unix.SYS_SCHED_GET_PRIORITY_MIN,
+		unix.SYS_SCHED_RR_GET_INTERVAL, unix.SYS_SCHED_SETAFFINITY,
+		unix.SYS_SCHED_GETAFFINITY, unix.SYS_SCHED_SETATTR, unix.SYS_SCHED_GETATTR,
+		unix.SYS_NANOSLEEP, unix.SYS_CLOCK_NANOSLEEP, unix.SYS_PAUSE,
+		unix.SYS_POLL, unix.SYS_PPOLL, unix.SYS_SELECT, unix.SYS_PSELECT6,
+		unix.SYS_EPOLL_WAIT, unix.SYS_EPOLL_PWAIT, unix.SYS_EPOLL_PWAIT2,
+		unix.SYS_EPOLL_CTL, unix.SYS_EPOLL_CREATE, unix.SYS_EPOLL_CREATE1,
+		unix.SYS_GETPRIORITY, unix.SYS_SETPRIORITY, unix.SYS_IOPRIO_GET,
+		unix.SYS_IOPRIO_SET, unix.SYS_GETCPU, unix.SYS_RSEQ)
+	set(uint8(SysProc),
+		unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_FORK, unix.SYS_VFORK,
+		unix.SYS_EXECVE, unix.SYS_EXECVEAT, unix.SYS_EXIT, unix.SYS_EXIT_GROUP,
+		unix.SYS_WAIT4, unix.SYS_WAITID, unix.SYS_KILL, unix.SYS_TKILL,
+		unix.SYS_TGKILL, unix.SYS_RT_SIGACTION, unix.SYS_RT_SIGPROCMASK,
+		unix.SYS_RT_SIGRETURN, unix.SYS_RT_SIGPENDING, unix.SYS_RT_SIGTIMEDWAIT,
+		unix.SYS_RT_SIGQUEUEINFO, unix.SYS_RT_TGSIGQUEUEINFO, unix.SYS_RT_SIGSUSPEND,
+		unix.SYS_SIGALTSTACK, unix.SYS_GETPID, unix.SYS_GETPPID, unix.SYS_GETTID,
+		unix.SYS_GETPGRP, unix.SYS_GETPGID, unix.SYS_SETPGID, unix.SYS_GETSID,
+		unix.SYS_SETSID, unix.SYS_GETUID, unix.SYS_GETEUID, unix.SYS_GETGID,
+		unix.SYS_GETEGID, unix.SYS_SETUID, unix.SYS_SETGID, unix.SYS_SETREUID,
+		unix.SYS_SETREGID, unix.SYS_SETRESUID, unix.SYS_GETRESUID,
+		unix.SYS_SETRESGID, unix.SYS_GETRESGID, unix.SYS_SETFSUID, unix.SYS_SETFSGID,
+		unix.SYS_GETGROUPS, unix.SYS_SETGROUPS, unix.SYS_CAPGET, unix.SYS_CAPSET,
+		unix.SYS_PRCTL, unix.SYS_ARCH_PRCTL, unix.SYS_SET_TID_ADDRESS,
+		unix.SYS_GETRLIMIT, unix.SYS_SETRLIMIT, unix.SYS_PRLIMIT64,
+		unix.SYS_GETRUSAGE, unix.SYS_TIMES, unix.SYS_PTRACE, unix.SYS_UNSHARE,
+		unix.SYS_SETNS, unix.SYS_SECCOMP, unix.SYS_PIDFD_OPEN, unix.SYS_PIDFD_GETFD,
+		unix.SYS_PIDFD_SEND_SIGNAL, unix.SYS_KCMP, unix.SYS_PERSONALITY,
+		unix.SYS_SIGNALFD, unix.SYS_SIGNALFD4)
+	return t
+}
