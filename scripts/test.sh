@@ -12,6 +12,7 @@ export PATH="$PATH:$(go env GOPATH)/bin"
 # --- what the tests need -----------------------------------------------------
 need_apt=()
 command -v ip >/dev/null || need_apt+=(iproute2)
+command -v iperf3 >/dev/null || need_apt+=(iperf3) # the eBPF collector's network-heavy workload
 if [[ ${#need_apt[@]} -gt 0 ]]; then
 	log "installing ${need_apt[*]}"
 	if [[ $(id -u) -ne 0 ]]; then
