@@ -5,13 +5,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"sculpt/internal/engine"
+	"sculpt/internal/hal"
 	"sculpt/internal/hal/journal"
 	"sculpt/internal/hal/linux"
+	"sculpt/internal/hal/topology"
 	"sculpt/internal/workload"
 )
 
@@ -66,23 +74,33 @@ func newRunCmd(a *app) *cobra.Command {
 		cgroups  []string
 		keep     bool
 		jpath    string
+		rulesF   string
+		configF  string
+		auditF   string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Run the agent loop (observe mode: a live view of every workload's DNA)",
+		Short: "Run the agent loop: observe, advise or apply",
 		Long: `Run sculpt's loop every --interval until interrupted or until --for has passed.
 
 In observe mode sculpt discovers the workloads, samples their telemetry and prints
 their DNA each interval: a table of the busiest workloads, or one JSON object per
-line with --json. It changes nothing on the machine.`,
+line with --json. It changes nothing on the machine.
+
+In advise mode it also evaluates the rules (--rules, default: the embedded set,
+see docs/rules.md), plans an arrangement and prints what it would do and why;
+nothing is applied. In apply mode the plan goes through the guard and is applied
+through the journaled HAL; on exit (a signal or --for) every change is reverted
+unless --keep. The rules file is re-read when it changes or on SIGHUP; a bad
+file is reported and the last good rules stay in force.`,
 		Example: `  sculpt run                       # observe every workload, 5 s interval
-  sculpt run --interval 1s --for 30s --json > dna.jsonl`,
+  sculpt run --interval 1s --for 30s --json > dna.jsonl
+  sculpt run --mode advise --interval 2s
+  sculpt run --mode apply --interval 1s --audit /var/log/sculpt-audit.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch mode {
-			case "observe":
-			case "advise", "apply":
-				return usagef("--mode %s is not available yet: the planner and guard come with the engine (issue 4); use --mode observe", mode)
+			case "observe", "advise", "apply":
 			default:
 				return usagef("--mode %q: want observe, advise or apply", mode)
 			}
@@ -94,6 +112,16 @@ line with --json. It changes nothing on the machine.`,
 			}
 			if window <= 0 {
 				window = interval
+			}
+			if mode != "observe" {
+				return a.runEngine(cmd.Context(), engineFlags{
+					mode: engine.Mode(mode), interval: interval, forDur: forDur, window: window, asJSON: asJSON,
+					sel:  workload.Selector{PIDs: pids, Cgroups: cgroups, All: len(pids) == 0 && len(cgroups) == 0},
+					keep: keep, journal: journalPath(jpath), rules: rulesF, config: configF, audit: auditF,
+				})
+			}
+			if rulesF != "" || configF != "" || auditF != "" {
+				return usagef("--rules, --config and --audit need --mode advise or apply")
 			}
 			if err := a.recoverAtStart(cmd.Context(), journalPath(jpath), keep); err != nil {
 				return err
@@ -157,7 +185,7 @@ line with --json. It changes nothing on the machine.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&mode, "mode", "observe", "observe (DNA only); advise and apply come with the engine")
+	f.StringVar(&mode, "mode", "observe", "observe (DNA only), advise (print the plan, apply nothing) or apply")
 	f.DurationVar(&interval, "interval", 5*time.Second, "time between sweeps")
 	f.DurationVar(&forDur, "for", 0, "stop after this long (0: until interrupted)")
 	f.DurationVar(&window, "window", 0, "history each DNA is computed over (default: one interval)")
@@ -165,7 +193,258 @@ line with --json. It changes nothing on the machine.`,
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per interval")
 	f.IntSliceVar(&pids, "pid", nil, "observe only the process tree rooted at this PID (repeatable)")
 	f.StringArrayVar(&cgroups, "cgroup", nil, "observe only this cgroup (repeatable)")
-	f.BoolVar(&keep, "keep", false, "adopt changes left in the journal by a sculpt that crashed, instead of undoing them")
+	f.BoolVar(&keep, "keep", false, "keep changes on exit (apply mode) and adopt changes left in the journal by a sculpt that crashed, instead of undoing them")
+	f.StringVar(&rulesF, "rules", "", "rule file (default: the embedded rules, docs/rules.md); re-read when it changes or on SIGHUP")
+	f.StringVar(&configF, "config", "", "engine config file (docs/config.md)")
+	f.StringVar(&auditF, "audit", "", "append the audit log (JSON lines: decisions, actions, rewards) to this file")
 	f.StringVar(&jpath, "journal", "", "journal file (default $SCULPT_JOURNAL or "+journal.DefaultPath+")")
 	return cmd
+}
+
+// engineFlags are the flags of `sculpt run` in advise and apply mode.
+type engineFlags struct {
+	mode                 engine.Mode
+	interval, forDur     time.Duration
+	window               time.Duration
+	asJSON, keep         bool
+	sel                  workload.Selector
+	journal              string
+	rules, config, audit string
+}
+
+// loadRules reads the rule file at path (the embedded default when path is
+// ""), logging warnings; errors come back as a *engine.RulesError.
+func (a *app) loadRules(path string) (*engine.RuleSet, error) {
+	if path == "" {
+		return engine.LoadDefaultRules(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read rules: %w", err)
+	}
+	rs, diags := engine.ParseRules(path, data)
+	for _, d := range diags {
+		if d.Severity == "warning" {
+			a.log.Warn("rules", "file", path, "problem", d.String())
+		}
+	}
+	if rs == nil {
+		return nil, &engine.RulesError{Source: path, Diagnostics: diags}
+	}
+	return rs, nil
+}
+
+// runEngine runs the loop in advise or apply mode.
+func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
+	cfg := engine.DefaultConfig()
+	if fl.config != "" {
+		data, err := os.ReadFile(fl.config)
+		if err != nil {
+			return usagef("--config: %v", err)
+		}
+		if cfg, err = engine.ParseConfig(fl.config, data); err != nil {
+			return usageError{err}
+		}
+	}
+	rules, err := a.loadRules(fl.rules)
+	if err != nil {
+		return usagef("--rules: %v", err)
+	}
+	var rulesStamp time.Time
+	if fl.rules != "" {
+		if fi, err := os.Stat(fl.rules); err == nil {
+			rulesStamp = fi.ModTime()
+		}
+	}
+	topo, err := topology.Discover(a.roots)
+	if err != nil {
+		return fmt.Errorf("discover topology: %w", err)
+	}
+	var auditW io.Writer
+	if fl.audit != "" {
+		f, err := os.OpenFile(fl.audit, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return usagef("--audit: %v", err)
+		}
+		defer func() { _ = f.Close() }()
+		auditW = f
+	}
+	if err := a.recoverAtStart(ctx, fl.journal, fl.keep); err != nil {
+		return err
+	}
+	var j *journal.Journal
+	opts := linux.Options{}
+	if fl.mode == engine.ModeApply {
+		if j, err = journal.Open(fl.journal); err != nil {
+			return err
+		}
+		defer func() {
+			if err := j.Close(); err != nil {
+				a.log.Warn("closing journal", "path", fl.journal, "err", err)
+			}
+		}()
+		opts.Journal = j
+	}
+	be, err := linux.New(a.roots, opts)
+	if err != nil {
+		return err
+	}
+	eng := engine.New(engine.Options{Mode: fl.mode, HAL: be, Topology: topo, Rules: rules, Config: cfg, Audit: auditW, Self: os.Getpid()})
+	if fl.mode == engine.ModeApply && !fl.keep {
+		defer func() {
+			// The run's context may be cancelled (a signal): revert anyway.
+			rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			steps, err := be.Revert(rctx, j)
+			restored := 0
+			for _, s := range steps {
+				if s.Status == linux.Restored {
+					restored++
+				}
+			}
+			eng.Note("revert", fmt.Sprintf("reverted %d change(s) on exit (%d journal entries handled)", restored, len(steps)))
+			if err != nil {
+				a.log.Error("reverting on exit", "journal", fl.journal, "err", err)
+				return
+			}
+			a.log.Info("reverted every change on exit", "restored", restored, "entries", len(steps))
+		}()
+	}
+	window := fl.window
+	if window <= 0 {
+		window = fl.interval
+	}
+	obsv, sampler, err := a.newObserver(fl.sel, window)
+	if err != nil {
+		return err
+	}
+	defer a.closeSampler(sampler)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var deadline <-chan time.Time
+	if fl.forDur > 0 {
+		t := time.NewTimer(fl.forDur)
+		defer t.Stop()
+		deadline = t.C
+	}
+	a.log.Info("sculpt running", "mode", fl.mode, "interval", fl.interval, "for", fl.forDur, "rules", rules.Source, "rule_count", len(rules.Rules))
+	reload := func(why string) {
+		if fl.rules == "" {
+			return
+		}
+		rs, err := a.loadRules(fl.rules)
+		if err != nil {
+			a.log.Error("rules not reloaded; the last good rules stay in force", "why", why, "err", err)
+			eng.Note("rules-rejected", err.Error())
+			return
+		}
+		eng.SetRules(rs)
+		a.log.Info("rules reloaded", "file", fl.rules, "why", why, "rule_count", len(rs.Rules))
+	}
+	enc := json.NewEncoder(a.stdout)
+	tick := time.NewTicker(fl.interval)
+	defer tick.Stop()
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				a.log.Info("sculpt stopping", "reason", "signal")
+				return nil
+			case <-deadline:
+				a.log.Info("sculpt stopping", "reason", "--for elapsed")
+				return nil
+			case <-hup:
+				reload("SIGHUP")
+				continue
+			case <-tick.C:
+			}
+		}
+		if fl.rules != "" {
+			if fi, err := os.Stat(fl.rules); err == nil && !fi.ModTime().Equal(rulesStamp) {
+				rulesStamp = fi.ModTime()
+				reload("file changed")
+			}
+		}
+		obs, err := obsv.Tick(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if first && (errors.Is(err, workload.ErrNoSuchProcess) || errors.Is(err, workload.ErrNoSuchCgroup)) {
+				return usageError{err}
+			}
+			return err
+		}
+		step, err := eng.Step(ctx, obs)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			a.log.Warn("engine step failed", "err", err)
+			continue
+		}
+		for _, w := range step.Warnings {
+			a.log.Debug("rule evaluation", "warning", w)
+		}
+		if fl.asJSON {
+			if err := enc.Encode(step); err != nil {
+				return err
+			}
+			continue
+		}
+		printStep(a.stdout, fl.mode, obs.Time, step)
+	}
+}
+
+// printStep writes one interval's plan (advise) or changes (apply).
+func printStep(w io.Writer, mode engine.Mode, t time.Time, st *engine.Step) {
+	verb := "would"
+	if mode == engine.ModeApply {
+		verb = "applied"
+	}
+	for _, d := range st.Plan.Decisions {
+		if len(d.Actions) == 0 && mode == engine.ModeApply {
+			continue
+		}
+		genes := make([]string, 0, len(d.Genes))
+		for _, g := range sortedKeys(d.Genes) {
+			genes = append(genes, fmt.Sprintf("%s=%s", g, humanValue(g, d.Genes[g])))
+		}
+		fmt.Fprintf(w, "%s  %s (%s): rule %s [%s] -> %s", t.Format(time.TimeOnly), d.Name, d.Workload, d.Rule, strings.Join(genes, " "), d.Want.Signature())
+		if d.CPUs != nil {
+			fmt.Fprintf(w, " on CPUs %s", hal.FormatList(d.CPUs))
+		}
+		fmt.Fprintln(w)
+		for _, n := range d.Notes {
+			fmt.Fprintf(w, "    note: %s\n", n)
+		}
+		if mode == engine.ModeAdvise {
+			for _, pa := range d.Actions {
+				fmt.Fprintf(w, "    %s: %s  (%s)\n", verb, pa.Action, pa.Reason)
+			}
+		}
+	}
+	for _, ap := range st.Applied {
+		if ap.Err != nil {
+			fmt.Fprintf(w, "    FAILED: %s: %v\n", ap.Action, ap.Err)
+			continue
+		}
+		fmt.Fprintf(w, "    %s: %s  (%s)\n", verb, ap.Action, ap.Reason)
+	}
+	for _, u := range st.Undone {
+		fmt.Fprintf(w, "    undone: %s  (%s)\n", u.Action, u.Reason)
+	}
+	for _, r := range st.Refused {
+		fmt.Fprintf(w, "    held back: %s  (%s)\n", r.Action, r.Reason)
+	}
+}
+
+func sortedKeys(m map[string]float64) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }

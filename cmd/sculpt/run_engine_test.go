@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"sculpt/internal/testload"
+)
+
+// schedPolicy reads the scheduling policy of pid's main thread
+// (/proc/PID/stat field 41: 0 other, 3 batch, 5 idle).
+func schedPolicy(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	p, err := strconv.Atoi(f[38]) // f[0] is field 3
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+type colo struct {
+	server, client, hog int
+}
+
+func startColocation(t *testing.T) colo {
+	t.Helper()
+	addr := freeAddr(t)
+	server := testload.Start(t, "sockserver", []string{"SCULPT_TESTLOAD_ADDR=" + addr})
+	client := testload.Start(t, "sockclient", []string{"SCULPT_TESTLOAD_ADDR=" + addr})
+	hog := testload.Start(t, "cpu", []string{"GOMAXPROCS=1"})
+	return colo{server.Process.Pid, client.Process.Pid, hog.Process.Pid}
+}
+
+type snapshot struct {
+	serverCPUs, clientCPUs, hogCPUs string
+	hogPolicy                       int
+}
+
+func (c colo) read(t *testing.T) snapshot {
+	return snapshot{cpusAllowed(t, c.server), cpusAllowed(t, c.client), cpusAllowed(t, c.hog), schedPolicy(t, c.hog)}
+}
+
+// runWatching runs the command line in the background and samples the
+// processes' arrangement until it returns.
+func runWatching(t *testing.T, c colo, args ...string) (int, string, string, []snapshot) {
+	t.Helper()
+	var (
+		wg             sync.WaitGroup
+		code           int
+		stdout, stderr string
+	)
+	done := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		code, stdout, stderr = runCLI(t, args...)
+		close(done)
+	}()
+	var seen []snapshot
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		case <-tick.C:
+			seen = append(seen, c.read(t))
+		}
+	}
+	wg.Wait()
+	return code, stdout, stderr, seen
+}
+
+// TestRunApplyIsolatesServiceFromAntagonist: with no labels, sculpt tells
+// the socket service from the CPU spinner by DNA, gives the service a CPU
+// of its own and confines and demotes the spinner; on exit everything is
+// as it was.
+func TestRunApplyIsolatesServiceFromAntagonist(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to change other processes' affinity and policy")
+	}
+	c := startColocation(t)
+	time.Sleep(200 * time.Millisecond) // let the client connect
+	before := c.read(t)
+	dir := t.TempDir()
+	jpath, audit := filepath.Join(dir, "journal.json"), filepath.Join(dir, "audit.jsonl")
+	code, out, errs, seen := runWatching(t, c, "run", "--mode", "apply", "--interval", "1s", "--for", "6s",
+		"--pid", strconv.Itoa(c.server), "--pid", strconv.Itoa(c.client), "--pid", strconv.Itoa(c.hog),
+		"--journal", jpath, "--audit", audit)
+	if code != 0 {
+		t.Fatalf("run --mode apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	isolated := false
+	for _, s := range seen {
+		if !strings.ContainsAny(s.serverCPUs, ",-") && !strings.ContainsAny(s.hogCPUs, ",-") &&
+			s.serverCPUs != s.hogCPUs && s.hogPolicy == 3 {
+			isolated = true
+			break
+		}
+	}
+	if !isolated {
+		t.Errorf("never saw the service on a CPU of its own and the spinner confined to another as SCHED_BATCH; samples %v\nstdout:\n%s\nstderr:\n%s", seen[len(seen)/2:], out, errs)
+	}
+	after := c.read(t)
+	if after != before {
+		t.Errorf("after exit the arrangement is %+v, want it restored to %+v", after, before)
+	}
+	if _, err := os.Stat(jpath); err == nil && journalLen(t, jpath) != 0 {
+		t.Errorf("journal still holds %d entries after exit", journalLen(t, jpath))
+	}
+	// The audit says which rule and genes led to each applied action.
+	f, err := os.Open(audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	rules := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r struct {
+			Event string             `json:"event"`
+			Rule  string             `json:"rule"`
+			Genes map[string]float64 `json:"genes"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		if r.Event == "applied" {
+			if r.Rule == "" || len(r.Genes) == 0 {
+				t.Errorf("applied without rule or genes: %s", sc.Text())
+			}
+			rules[r.Rule] = true
+		}
+	}
+	if !rules["latency-critical-service"] || !rules["cpu-bound-batch"] {
+		t.Errorf("applied rules %v, want latency-critical-service and cpu-bound-batch", rules)
+	}
+}
+
+// TestRunAdviseChangesNothing: advise prints a plan with reasons and
+// leaves every process as it was.
+func TestRunAdviseChangesNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to read other processes' schedstat and fd tables")
+	}
+	c := startColocation(t)
+	time.Sleep(200 * time.Millisecond)
+	before := c.read(t)
+	jpath := filepath.Join(t.TempDir(), "journal.json")
+	code, out, errs, seen := runWatching(t, c, "run", "--mode", "advise", "--interval", "1s", "--for", "4s",
+		"--pid", strconv.Itoa(c.server), "--pid", strconv.Itoa(c.client), "--pid", strconv.Itoa(c.hog), "--journal", jpath)
+	if code != 0 {
+		t.Fatalf("advise: exit %d: %s", code, errs)
+	}
+	for _, s := range seen {
+		if s != before {
+			t.Fatalf("advise changed the machine: %+v, was %+v", s, before)
+		}
+	}
+	if !strings.Contains(out, "would: ") || !strings.Contains(out, "rule ") {
+		t.Errorf("advise printed no plan with reasons:\n%s", out)
+	}
+	if _, err := os.Stat(jpath); err == nil && journalLen(t, jpath) != 0 {
+		t.Errorf("advise journaled %d entries", journalLen(t, jpath))
+	}
+}
+
+func TestRunEngineBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("version: 1\nrules:\n  - name: x\n    when: genes.cpu_util >\n    then: {cores: shared}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	badCfg := filepath.Join(dir, "cfg.yaml")
+	if err := os.WriteFile(badCfg, []byte("version: 1\nbudgte: 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--mode", "apply", "--rules", bad, "--for", "1s"}, `rule "x": when`},
+		{[]string{"run", "--mode", "advise", "--config", badCfg, "--for", "1s"}, "budgte"},
+		{[]string{"run", "--mode", "maybe"}, "--mode"},
+		{[]string{"run", "--rules", bad}, "need --mode advise or apply"},
+		{[]string{"rules", "check", bad}, "bad.yaml:4: error: rule \"x\": when: CEL"},
+	} {
+		code, out, errs := runCLI(t, c.args...)
+		if code != 2 || !strings.Contains(out+errs, c.want) {
+			t.Errorf("%v: exit %d, output %q %q; want exit 2 mentioning %q", c.args, code, out, errs, c.want)
+		}
+	}
+	if code, out, _ := runCLI(t, "rules", "default"); code != 0 || !strings.Contains(out, "latency-critical-service") {
+		t.Errorf("rules default: exit %d", code)
+	}
+}
+
+// TestRunReloadKeepsLastGoodRules: a rules file that turns bad while sculpt
+// runs is reported and the last good rules stay in force.
+func TestRunReloadKeepsLastGoodRules(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to read other processes' telemetry")
+	}
+	p := testload.Start(t, "sleep", nil)
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	good := "version: 1\nrules:\n  - name: everything\n    when: \"true\"\n    then: {cores: any}\n"
+	if err := os.WriteFile(rules, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	audit := filepath.Join(dir, "audit.jsonl")
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		_ = os.WriteFile(rules, []byte("version: 1\nrules:\n  - name: broken\n    when: nope(\n"), 0o644)
+		// A distinct mtime even on coarse clocks.
+		later := time.Now().Add(2 * time.Second)
+		_ = os.Chtimes(rules, later, later)
+	}()
+	code, _, errs := runCLI(t, "run", "--mode", "advise", "--interval", "500ms", "--for", "3500ms", "--rules", rules,
+		"--pid", strconv.Itoa(p.Process.Pid), "--journal", filepath.Join(dir, "j.json"), "--audit", audit)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, "last good rules stay in force") {
+		t.Errorf("the bad reload was not reported:\n%s", errs)
+	}
+	data, err := os.ReadFile(audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	rejected := false
+	lastRule := ""
+	for _, l := range lines {
+		if strings.Contains(l, `"event":"rules-rejected"`) {
+			rejected = true
+		}
+		var r struct {
+			Event, Rule string
+		}
+		_ = json.Unmarshal([]byte(l), &r)
+		if r.Event == "decision" {
+			lastRule = r.Rule
+		}
+	}
+	if !rejected || lastRule != "everything" {
+		t.Errorf("rejected=%v, last decision by rule %q (want the good rule still in force)", rejected, lastRule)
+	}
+}

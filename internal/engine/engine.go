@@ -1,0 +1,523 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"sculpt/internal/hal"
+	"sculpt/internal/hal/topology"
+	"sculpt/internal/workload"
+)
+
+// Mode is what the engine does with its plans.
+type Mode string
+
+// Modes.
+const (
+	ModeObserve Mode = "observe" // DNA only: no rules, no plans
+	ModeAdvise  Mode = "advise"  // plans, logged and returned, nothing applied
+	ModeApply   Mode = "apply"   // plans applied through the HAL
+)
+
+// Options configure an Engine.
+type Options struct {
+	Mode     Mode
+	HAL      hal.HAL
+	Topology *topology.Topology
+	Rules    *RuleSet
+	Config   Config
+	Agent    Agent     // nil: NopAgent
+	Audit    io.Writer // JSON lines; nil: no audit log
+	Self     int       // sculpt's PID
+	// Scrape reads a workload's own metric; nil uses HTTP (Scrape).
+	Scrape func(ctx context.Context, m MetricConfig) (float64, error)
+}
+
+// Engine decides and acts once per observation: rules propose, the agent
+// may adjust, the guard filters, the HAL applies; the reward that follows
+// is compared with the one before, and a change that made things worse is
+// undone. It is not safe for concurrent use, except SetRules.
+type Engine struct {
+	opts  Options
+	guard *Guard
+	agent Agent
+	tick  int
+
+	mu    sync.Mutex
+	rules *RuleSet
+
+	ledger   map[string][]*change // applied, not undone, per workload ID
+	fixedIRQ map[int]bool
+	rewards  map[string]Reward
+	excluded map[string]bool
+	enc      *json.Encoder
+	client   *http.Client
+}
+
+// change is what was applied to one workload in one interval.
+type change struct {
+	tick   int
+	sig    string
+	rule   string
+	before Reward
+	undos  []hal.Action // in apply order
+	judged bool
+}
+
+// New returns an engine; Options.HAL is needed in apply mode.
+func New(opts Options) *Engine {
+	if opts.Topology != nil {
+		// The engine keeps the IRQ affinities it sets in its own copy.
+		t := *opts.Topology
+		t.IRQs = slices.Clone(t.IRQs)
+		opts.Topology = &t
+	}
+	e := &Engine{opts: opts, guard: NewGuard(opts.Config, opts.Self), agent: opts.Agent, rules: opts.Rules,
+		ledger: map[string][]*change{}, fixedIRQ: map[int]bool{}, rewards: map[string]Reward{}, excluded: map[string]bool{},
+		client: &http.Client{Timeout: scrapeTimeout}}
+	if e.agent == nil {
+		e.agent = NopAgent{}
+	}
+	if opts.Audit != nil {
+		e.enc = json.NewEncoder(opts.Audit)
+	}
+	return e
+}
+
+// SetRules replaces the rules in force (a reload); safe to call from
+// another goroutine.
+func (e *Engine) SetRules(rs *RuleSet) {
+	e.mu.Lock()
+	e.rules = rs
+	e.mu.Unlock()
+	e.audit(AuditRecord{Event: "rules", Reason: fmt.Sprintf("rules from %s in force (%d rules)", rs.Source, len(rs.Rules))})
+}
+
+func (e *Engine) currentRules() *RuleSet {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.rules
+}
+
+// Guard returns the engine's guard (for inspection).
+func (e *Engine) Guard() *Guard { return e.guard }
+
+// AuditRecord is one line of the audit log.
+type AuditRecord struct {
+	Time      time.Time          `json:"time"`
+	Tick      int                `json:"tick"`
+	Mode      Mode               `json:"mode"`
+	Event     string             `json:"event"` // decision, applied, failed, refused, undone, rollback, reward, excluded, frozen, rules
+	Workload  string             `json:"workload,omitempty"`
+	Name      string             `json:"name,omitempty"`
+	Rule      string             `json:"rule,omitempty"`
+	Archetype string             `json:"archetype,omitempty"`
+	Genes     map[string]float64 `json:"genes,omitempty"`
+	Want      *Want              `json:"want,omitempty"`
+	CPUs      []int              `json:"cpus,omitempty"`
+	Action    *hal.JSONAction    `json:"action,omitempty"`
+	Undo      *hal.JSONAction    `json:"undo,omitempty"`
+	Reason    string             `json:"reason,omitempty"`
+	Notes     []string           `json:"notes,omitempty"`
+	Error     string             `json:"error,omitempty"`
+	Before    *Reward            `json:"reward_before,omitempty"`
+	Reward    *Reward            `json:"reward,omitempty"`
+	Verdict   string             `json:"verdict,omitempty"`
+}
+
+func (e *Engine) audit(r AuditRecord) {
+	if e.enc == nil {
+		return
+	}
+	if r.Time.IsZero() {
+		r.Time = time.Now()
+	}
+	r.Tick, r.Mode = e.tick, e.opts.Mode
+	_ = e.enc.Encode(r) // the audit log is best effort; the run goes on
+}
+
+func jsonAction(a hal.Action) *hal.JSONAction {
+	if a == nil {
+		return nil
+	}
+	return &hal.JSONAction{Action: a}
+}
+
+// Step is one interval's result.
+type Step struct {
+	Tick     int               `json:"tick"`
+	Plan     Plan              `json:"plan"`
+	Applied  []AppliedAction   `json:"applied,omitempty"`
+	Refused  []Refusal         `json:"refused,omitempty"`
+	Undone   []AppliedAction   `json:"undone,omitempty"`
+	Rewards  map[string]Reward `json:"rewards,omitempty"`
+	Warnings []string          `json:"warnings,omitempty"`
+}
+
+// AppliedAction is an action the engine applied (or undid), with its undo.
+type AppliedAction struct {
+	Workload string     `json:"workload"`
+	Action   hal.Action `json:"-"`
+	Undo     hal.Action `json:"-"`
+	Reason   string     `json:"reason"`
+	Err      error      `json:"-"`
+}
+
+// Step decides (and in apply mode acts) on one observation.
+func (e *Engine) Step(ctx context.Context, obs *Observation) (*Step, error) {
+	e.tick++
+	st := &Step{Tick: e.tick, Rewards: map[string]Reward{}}
+	if e.opts.Mode == ModeObserve {
+		return st, nil
+	}
+	rules := e.currentRules()
+	byID := map[string]*workload.Workload{}
+	for i := range obs.Workloads {
+		byID[obs.Workloads[i].ID] = &obs.Workloads[i]
+	}
+	members := map[string][]int{}
+	var states []WorkloadState
+	var pids []int
+	wantOf := map[string]*Want{}
+	seen := map[string]bool{}
+	for _, d := range obs.DNA {
+		w := byID[d.ID]
+		if w == nil {
+			continue
+		}
+		seen[d.ID] = true
+		comms := make([]string, len(w.Procs))
+		for i, p := range w.Procs {
+			comms[i] = p.Comm
+		}
+		cgs := []string{w.Cgroups.V2}
+		for _, p := range w.Cgroups.V1 {
+			cgs = append(cgs, p)
+		}
+		if why := e.guard.Excluded(d.ID, d.Name, d.PIDs, comms, cgs); why != "" {
+			if !e.excluded[d.ID] {
+				e.excluded[d.ID] = true
+				e.audit(AuditRecord{Event: "excluded", Workload: d.ID, Name: d.Name, Reason: "never touched: " + why})
+			}
+			continue
+		}
+		m, errs := rules.Evaluate(Input{Genes: d.Genes, Archetype: d.Archetype, Confidence: d.Confidence,
+			Kind: d.Kind, Name: d.Name, ID: d.ID, PIDs: len(d.PIDs)})
+		for _, err := range errs {
+			st.Warnings = append(st.Warnings, fmt.Sprintf("%s: %v", d.ID, err))
+		}
+		stable := e.guard.Hysteresis(e.tick, d.ID, m)
+		if stable == nil {
+			if len(e.ledger[d.ID]) > 0 && e.guard.Frozen(d.ID) == "" {
+				e.undoWorkload(ctx, st, d.ID, d.Name, "undone", fmt.Sprintf("no rule has matched for %d intervals", e.opts.Config.Hysteresis))
+			}
+			continue
+		}
+		members[d.ID] = d.PIDs
+		wantOf[d.ID] = &stable.Want
+		pids = append(pids, d.PIDs...)
+		states = append(states, WorkloadState{ID: d.ID, Name: d.Name, PIDs: d.PIDs, CPUCgroup: ownCPUCgroup(w), Match: stable})
+		if e.opts.Mode == ModeApply || e.opts.Mode == ModeAdvise {
+			e.audit(AuditRecord{Event: "decision", Workload: d.ID, Name: d.Name, Rule: stable.Rule, Archetype: d.Archetype,
+				Genes: stable.Genes, Want: &stable.Want})
+		}
+	}
+	// Workloads that are gone: nothing to undo (their processes are gone;
+	// the journal's revert skips them), forget them.
+	for id := range e.ledger {
+		if !seen[id] {
+			delete(e.ledger, id)
+		}
+	}
+	e.guard.Forget(e.tick)
+
+	if len(states) > 0 && e.opts.HAL != nil {
+		arr, err := e.opts.HAL.Snapshot(ctx, pids)
+		if err != nil {
+			return st, fmt.Errorf("snapshot of %d processes: %w", len(pids), err)
+		}
+		for i := range states {
+			for _, pid := range states[i].PIDs {
+				if ps := arr.Process(pid); ps != nil {
+					states[i].Procs = append(states[i].Procs, *ps)
+				}
+			}
+		}
+	}
+	var caps hal.Capabilities
+	if e.opts.HAL != nil {
+		caps = e.opts.HAL.Capabilities()
+	}
+	plan := MakePlan(PlanInput{Topology: e.opts.Topology, Caps: caps, Workloads: states,
+		ReserveShared: e.opts.Config.ReserveSharedCPUs, FixedIRQs: e.fixedIRQ})
+	plan = e.agent.Adjust(plan, AgentContext{Tick: e.tick, Rewards: e.rewards})
+	plan, refused := e.guard.Filter(e.tick, plan, members)
+	st.Plan, st.Refused = plan, refused
+	for _, r := range refused {
+		e.audit(AuditRecord{Event: "refused", Workload: r.Workload, Action: jsonAction(r.Action), Reason: r.Reason})
+	}
+
+	// Rewards now: the "before" of anything applied this interval, the
+	// "after" of what was applied earlier.
+	for _, d := range obs.DNA {
+		if _, ok := wantOf[d.ID]; !ok && len(e.ledger[d.ID]) == 0 {
+			continue
+		}
+		var kindWant *Want
+		if w, ok := wantOf[d.ID]; ok {
+			kindWant = w
+		}
+		kind := RewardKind(kindWant)
+		if cs := e.ledger[d.ID]; len(cs) > 0 {
+			kind = cs[len(cs)-1].before.Kind
+		}
+		st.Rewards[d.ID] = ComputeReward(kind, d.Genes, e.metricFor(ctx, d.ID, d.Name))
+	}
+
+	for _, d := range plan.Decisions {
+		e.audit(AuditRecord{Event: "plan", Workload: d.Workload, Name: d.Name, Rule: d.Rule, Genes: d.Genes, Want: &d.Want, CPUs: d.CPUs, Notes: d.Notes})
+		if e.opts.Mode != ModeApply || len(d.Actions) == 0 {
+			for _, a := range d.Actions {
+				e.audit(AuditRecord{Event: "advised", Workload: d.Workload, Name: d.Name, Rule: d.Rule, Action: jsonAction(a.Action), Reason: a.Reason})
+			}
+			continue
+		}
+		e.applyDecision(ctx, st, d)
+	}
+
+	e.judge(ctx, st)
+	for id, r := range st.Rewards {
+		e.rewards[id] = r
+	}
+	e.agent.Observe(e.tick, st.Rewards)
+	return st, nil
+}
+
+// applyDecision applies one workload's approved actions and records them.
+func (e *Engine) applyDecision(ctx context.Context, st *Step, d Decision) {
+	sig := d.Rule + ": " + d.Want.Signature()
+	cs := &change{tick: e.tick, sig: sig, rule: d.Rule, before: st.Rewards[d.Workload]}
+	if cs.before.Kind == "" {
+		cs.before = Reward{Kind: RewardKind(&d.Want)}
+	}
+	for _, a := range d.Actions {
+		undo, err := e.opts.HAL.Apply(ctx, a.Action)
+		rec := AuditRecord{Event: "applied", Workload: d.Workload, Name: d.Name, Rule: d.Rule, Genes: d.Genes,
+			Action: jsonAction(a.Action), Undo: jsonAction(undo), Reason: a.Reason, Before: ptrReward(st.Rewards[d.Workload])}
+		if err != nil {
+			rec.Event, rec.Error = "failed", err.Error()
+			if irq, ok := a.Action.(hal.IRQAffinity); ok {
+				e.fixedIRQ[irq.IRQ] = true // do not retry every interval
+			}
+			e.audit(rec)
+			st.Applied = append(st.Applied, AppliedAction{Workload: d.Workload, Action: a.Action, Reason: a.Reason, Err: err})
+			continue
+		}
+		e.audit(rec)
+		e.noteIRQ(a.Action)
+		st.Applied = append(st.Applied, AppliedAction{Workload: d.Workload, Action: a.Action, Undo: undo, Reason: a.Reason})
+		cs.undos = append(cs.undos, undo)
+	}
+	if len(cs.undos) > 0 {
+		e.ledger[d.Workload] = append(e.ledger[d.Workload], cs)
+		e.guard.Applied(e.tick, d.Workload, sig)
+	}
+}
+
+func ptrReward(r Reward) *Reward {
+	if r.Kind == "" {
+		return nil
+	}
+	return &r
+}
+
+// judge compares the reward after each change, Rollback.After intervals
+// on, with the reward before it, and undoes the workload's changes when it
+// got worse.
+func (e *Engine) judge(ctx context.Context, st *Step) {
+	for _, id := range sortedIDs(e.ledger) {
+		after, ok := st.Rewards[id]
+		if !ok {
+			continue
+		}
+		for _, c := range e.ledger[id] {
+			if c.judged || e.tick-c.tick < e.opts.Config.Rollback.After {
+				continue
+			}
+			c.judged = true
+			worse := len(c.before.Parts) > 0 && Worse(c.before, after, e.opts.Config.Rollback)
+			verdict := "kept"
+			if worse {
+				verdict = "rolled back"
+			}
+			e.audit(AuditRecord{Event: "reward", Workload: id, Rule: c.rule, Before: ptrReward(c.before), Reward: &after, Verdict: verdict})
+			if worse {
+				e.undoWorkload(ctx, st, id, "", "rollback", fmt.Sprintf("reward fell from %.3f to %.3f after %s", c.before.Value, after.Value, c.rule))
+				break
+			}
+		}
+	}
+}
+
+// noteIRQ records an interrupt's new affinity in the engine's topology.
+func (e *Engine) noteIRQ(a hal.Action) {
+	irq, ok := a.(hal.IRQAffinity)
+	if !ok || e.opts.Topology == nil {
+		return
+	}
+	for i := range e.opts.Topology.IRQs {
+		if e.opts.Topology.IRQs[i].Number == irq.IRQ {
+			e.opts.Topology.IRQs[i].SMPAffinity = slices.Clone(irq.CPUs)
+		}
+	}
+}
+
+// undoWorkload applies the undos of everything applied to a workload,
+// newest first, through the HAL.
+func (e *Engine) undoWorkload(ctx context.Context, st *Step, id, name, event, why string) {
+	cs := e.ledger[id]
+	for i := len(cs) - 1; i >= 0; i-- {
+		for j := len(cs[i].undos) - 1; j >= 0; j-- {
+			u := cs[i].undos[j]
+			rec := AuditRecord{Event: event, Workload: id, Name: name, Rule: cs[i].rule, Action: jsonAction(u), Reason: why}
+			var err error
+			if e.opts.Mode == ModeApply {
+				if _, err = e.opts.HAL.Apply(ctx, u); err == nil {
+					e.noteIRQ(u)
+				}
+			}
+			if err != nil && !errors.Is(err, hal.ErrGone) {
+				rec.Error = err.Error()
+			}
+			e.audit(rec)
+			st.Undone = append(st.Undone, AppliedAction{Workload: id, Action: u, Reason: why, Err: err})
+		}
+	}
+	delete(e.ledger, id)
+	e.guard.Undone(e.tick, id)
+}
+
+// metricFor scrapes the configured metric of a workload, nil when none is
+// configured or the scrape fails (the failure is audited).
+func (e *Engine) metricFor(ctx context.Context, id, name string) *MetricReading {
+	for _, m := range e.opts.Config.Metrics {
+		okID, _ := path.Match(m.Workload, id)
+		okName, _ := path.Match(m.Workload, name)
+		if !okID && !okName {
+			continue
+		}
+		var v float64
+		var err error
+		if e.opts.Scrape != nil {
+			v, err = e.opts.Scrape(ctx, m)
+		} else {
+			v, err = Scrape(ctx, e.client, m.URL, m.Metric, m.Labels)
+		}
+		if err != nil {
+			e.audit(AuditRecord{Event: "metric", Workload: id, Name: name, Error: err.Error()})
+			return nil
+		}
+		return &MetricReading{Value: v, Target: m.Target, Better: m.Better}
+	}
+	return nil
+}
+
+// Applied counts the actions applied and not undone.
+func (e *Engine) Applied() int {
+	n := 0
+	for _, cs := range e.ledger {
+		for _, c := range cs {
+			n += len(c.undos)
+		}
+	}
+	return n
+}
+
+// ownCPUCgroup is a workload's own cgroup in the cpu controller's
+// hierarchy, "" when it has none of its own (a process tree in the root
+// cgroup, or a cpu cgroup that is a parent shared with others).
+func ownCPUCgroup(w *workload.Workload) string {
+	p, ok := w.Cgroups.V1["cpu"]
+	if !ok {
+		p = w.Cgroups.V2
+	}
+	if p == "" || p == "/" {
+		return ""
+	}
+	switch w.Kind {
+	case workload.KindContainer:
+		if strings.Contains(p, w.Name) {
+			return p
+		}
+	case workload.KindUnit:
+		if path.Base(p) == w.Name {
+			return p
+		}
+	case workload.KindCgroup:
+		if w.ID == "cg:"+p {
+			return p
+		}
+	}
+	return ""
+}
+
+// RevertAll undoes, newest first, everything the engine applied and has
+// not undone, through the HAL (for a HAL without a journal; with one,
+// revert the journal instead).
+func (e *Engine) RevertAll(ctx context.Context) []AppliedAction {
+	st := &Step{}
+	for _, id := range sortedIDs(e.ledger) {
+		e.undoWorkload(ctx, st, id, "", "undone", "sculpt is stopping")
+	}
+	return st.Undone
+}
+
+// sortedIDs returns map keys in order (for stable output).
+func sortedIDs[V any](m map[string]V) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Note writes a free-form event to the audit log (e.g. a rules reload that
+// failed).
+func (e *Engine) Note(event, reason string) {
+	e.audit(AuditRecord{Event: event, Reason: reason})
+}
+
+// MarshalJSON writes the action and its undo with their kinds.
+func (a AppliedAction) MarshalJSON() ([]byte, error) {
+	type out struct {
+		Workload string          `json:"workload"`
+		Action   *hal.JSONAction `json:"action,omitempty"`
+		Undo     *hal.JSONAction `json:"undo,omitempty"`
+		Reason   string          `json:"reason"`
+		Error    string          `json:"error,omitempty"`
+	}
+	o := out{Workload: a.Workload, Action: jsonAction(a.Action), Undo: jsonAction(a.Undo), Reason: a.Reason}
+	if a.Err != nil {
+		o.Error = a.Err.Error()
+	}
+	return json.Marshal(o)
+}
+
+// MarshalJSON writes the refused action with its kind.
+func (r Refusal) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Workload string          `json:"workload"`
+		Action   *hal.JSONAction `json:"action,omitempty"`
+		Reason   string          `json:"reason"`
+	}{r.Workload, jsonAction(r.Action), r.Reason})
+}

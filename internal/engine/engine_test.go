@@ -1,0 +1,348 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"sculpt/internal/dna"
+	"sculpt/internal/hal"
+	"sculpt/internal/workload"
+)
+
+// fakeHAL keeps each process's affinity and policy; Apply changes them and
+// returns the undo, as the real backend does.
+type fakeHAL struct {
+	cpus    map[int][]int
+	policy  map[int]string
+	nice    map[int]int
+	applied []hal.Action
+}
+
+func newFakeHAL(pids ...int) *fakeHAL {
+	f := &fakeHAL{cpus: map[int][]int{}, policy: map[int]string{}, nice: map[int]int{}}
+	for _, p := range pids {
+		f.cpus[p], f.policy[p] = []int{0, 1}, "other"
+	}
+	return f
+}
+
+func (f *fakeHAL) Capabilities() hal.Capabilities { return allCaps() }
+
+func (f *fakeHAL) Snapshot(_ context.Context, pids []int) (*hal.Arrangement, error) {
+	arr := &hal.Arrangement{}
+	for _, p := range pids {
+		if c, ok := f.cpus[p]; ok {
+			arr.Processes = append(arr.Processes, proc(p, c, f.policy[p], f.nice[p]))
+		}
+	}
+	return arr, nil
+}
+
+func (f *fakeHAL) Apply(_ context.Context, a hal.Action) (hal.Action, error) {
+	f.applied = append(f.applied, a)
+	switch a := a.(type) {
+	case hal.PinThreads:
+		undo := hal.PinThreads{PID: a.PID, CPUs: f.cpus[a.PID]}
+		f.cpus[a.PID] = slices.Clone(a.CPUs)
+		return undo, nil
+	case hal.SetSched:
+		n := f.nice[a.PID]
+		undo := hal.SetSched{PID: a.PID, Policy: f.policy[a.PID], Nice: &n}
+		f.policy[a.PID] = a.Policy
+		if a.Nice != nil {
+			f.nice[a.PID] = *a.Nice
+		}
+		return undo, nil
+	case hal.IRQAffinity:
+		return hal.IRQAffinity{IRQ: a.IRQ, CPUs: []int{0, 1}}, nil
+	}
+	return nil, fmt.Errorf("fake: %s not supported", a.Kind())
+}
+
+type wl struct {
+	id    string
+	pid   int
+	genes dna.Genes
+}
+
+func obsOf(ws ...wl) *Observation {
+	o := &Observation{}
+	for _, w := range ws {
+		o.Workloads = append(o.Workloads, workload.Workload{ID: w.id, Name: w.id, Kind: workload.KindTree, Procs: []workload.Proc{{PID: w.pid, Comm: w.id}}})
+		o.DNA = append(o.DNA, dna.DNA{ID: w.id, Name: w.id, Kind: "tree", PIDs: []int{w.pid}, Genes: w.genes})
+	}
+	return o
+}
+
+var (
+	svcGenes = dna.Genes{"cpu_util": 0.3, "ctx_vol_rate": 20000, "sockets": 2, "comm_peers": 1, "runq_delay_frac": 0.6}
+	hogGenes = dna.Genes{"cpu_util": 1.0, "user_frac": 0.99, "ctx_vol_rate": 2, "sockets": 0}
+	idle     = dna.Genes{"cpu_util": 0.001, "ctx_vol_rate": 1}
+)
+
+func testEngine(t *testing.T, mode Mode, f *fakeHAL, mut func(*Config)) (*Engine, *bytes.Buffer) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Hysteresis, cfg.Cooldown = 2, 0
+	if mut != nil {
+		mut(&cfg)
+	}
+	var audit bytes.Buffer
+	return New(Options{Mode: mode, HAL: f, Topology: vm2(), Rules: LoadDefaultRules(), Config: cfg, Audit: &audit, Self: 999999}), &audit
+}
+
+func step(t *testing.T, e *Engine, o *Observation) *Step {
+	t.Helper()
+	st, err := e.Step(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestEngineHysteresisActsAfterKAndUndoesAfterK(t *testing.T) {
+	f := newFakeHAL(10, 20)
+	e, audit := testEngine(t, ModeApply, f, nil)
+	o := obsOf(wl{"svc", 10, svcGenes}, wl{"hog", 20, hogGenes})
+	if st := step(t, e, o); len(st.Applied) != 0 {
+		t.Fatalf("acted after 1 interval with hysteresis 2: %v", st.Applied)
+	}
+	step(t, e, o)
+	if !slices.Equal(f.cpus[10], []int{1}) || !slices.Equal(f.cpus[20], []int{0}) || f.policy[20] != "batch" {
+		t.Fatalf("after 2 intervals: svc %v, hog %v %s; want svc on 1, hog on 0 batch", f.cpus[10], f.cpus[20], f.policy[20])
+	}
+	// The antagonist stops: one interval of not matching changes nothing.
+	o2 := obsOf(wl{"svc", 10, svcGenes}, wl{"hog", 20, idle})
+	if st := step(t, e, o2); len(st.Undone) != 0 {
+		t.Fatalf("undid after 1 interval: %v", st.Undone)
+	}
+	st := step(t, e, o2)
+	if len(st.Undone) != 2 || !slices.Equal(f.cpus[20], []int{0, 1}) || f.policy[20] != "other" {
+		t.Fatalf("after 2 intervals of no match: undone %v, hog %v %s", st.Undone, f.cpus[20], f.policy[20])
+	}
+	if !slices.Equal(f.cpus[10], []int{1}) {
+		t.Errorf("service lost its CPU: %v", f.cpus[10])
+	}
+	// Every applied line names the rule and the genes that led to it.
+	applied := 0
+	for _, line := range strings.Split(strings.TrimSpace(audit.String()), "\n") {
+		var r AuditRecord
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if r.Event == "applied" {
+			applied++
+			if r.Rule == "" || len(r.Genes) == 0 || r.Action == nil || r.Undo == nil {
+				t.Errorf("applied record lacks rule/genes/action/undo: %s", line)
+			}
+		}
+	}
+	if applied == 0 {
+		t.Errorf("no applied records in the audit log:\n%s", audit.String())
+	}
+}
+
+func TestEngineAdviseChangesNothing(t *testing.T) {
+	f := newFakeHAL(10, 20)
+	e, audit := testEngine(t, ModeAdvise, f, nil)
+	o := obsOf(wl{"svc", 10, svcGenes}, wl{"hog", 20, hogGenes})
+	var last *Step
+	for i := 0; i < 4; i++ {
+		last = step(t, e, o)
+	}
+	if len(f.applied) != 0 {
+		t.Fatalf("advise applied %v", f.applied)
+	}
+	if n := len(actionsOf(last.Plan, "svc")) + len(actionsOf(last.Plan, "hog")); n == 0 {
+		t.Errorf("advise planned nothing")
+	}
+	if !strings.Contains(audit.String(), `"event":"advised"`) {
+		t.Errorf("no advised records in the audit")
+	}
+}
+
+func TestEngineBudget(t *testing.T) {
+	f := newFakeHAL(10, 20)
+	e, _ := testEngine(t, ModeApply, f, func(c *Config) { c.Budget = 2 })
+	o := obsOf(wl{"svc", 10, svcGenes}, wl{"hog", 20, hogGenes})
+	step(t, e, o)
+	st := step(t, e, o)
+	if len(st.Applied) != 2 {
+		t.Fatalf("applied %d actions with a budget of 2", len(st.Applied))
+	}
+	budgeted := 0
+	for _, r := range st.Refused {
+		if strings.Contains(r.Reason, "budget") {
+			budgeted++
+		}
+	}
+	if budgeted == 0 {
+		t.Fatalf("nothing held back for the budget: %v", st.Refused)
+	}
+	// The rest follows in the next intervals.
+	step(t, e, o)
+	step(t, e, o)
+	if !slices.Equal(f.cpus[20], []int{0}) || f.policy[20] != "batch" {
+		t.Errorf("the held-back actions never came: hog %v %s", f.cpus[20], f.policy[20])
+	}
+}
+
+func TestEngineRollbackWhenRewardWorsens(t *testing.T) {
+	f := newFakeHAL(10)
+	e, audit := testEngine(t, ModeApply, f, func(c *Config) { c.Rollback.After = 2; c.Cooldown = 10 })
+	good := dna.Genes{}
+	for k, v := range svcGenes {
+		good[k] = v
+	}
+	good["runq_delay_frac"] = 0.1
+	worse := dna.Genes{}
+	for k, v := range svcGenes {
+		worse[k] = v
+	}
+	worse["runq_delay_frac"] = 0.9
+	step(t, e, obsOf(wl{"svc", 10, good}))
+	step(t, e, obsOf(wl{"svc", 10, good})) // applied; reward before = -0.1
+	if !slices.Equal(f.cpus[10], []int{1}) {
+		t.Fatalf("not applied: %v", f.cpus[10])
+	}
+	step(t, e, obsOf(wl{"svc", 10, worse})) // 1 interval on: not judged yet
+	if !slices.Equal(f.cpus[10], []int{1}) {
+		t.Fatalf("judged before rollback.after intervals")
+	}
+	st := step(t, e, obsOf(wl{"svc", 10, worse}))
+	if len(st.Undone) == 0 || !slices.Equal(f.cpus[10], []int{0, 1}) {
+		t.Fatalf("reward fell from -0.1 to -0.9 and nothing was rolled back: undone %v, cpus %v", st.Undone, f.cpus[10])
+	}
+	if !strings.Contains(audit.String(), `"verdict":"rolled back"`) {
+		t.Errorf("audit lacks the verdict")
+	}
+	// Cooling down: the still-matching rule is not redone at once.
+	st = step(t, e, obsOf(wl{"svc", 10, worse}))
+	if !slices.Equal(f.cpus[10], []int{0, 1}) {
+		t.Errorf("redone during the cool-down")
+	}
+	cooling := false
+	for _, r := range st.Refused {
+		cooling = cooling || strings.Contains(r.Reason, "cooling down")
+	}
+	if !cooling {
+		t.Errorf("refusals %v: want a cool-down", st.Refused)
+	}
+}
+
+func TestEngineKeepsAChangeThatHelps(t *testing.T) {
+	f := newFakeHAL(10)
+	e, _ := testEngine(t, ModeApply, f, nil)
+	better := dna.Genes{}
+	for k, v := range svcGenes {
+		better[k] = v
+	}
+	better["runq_delay_frac"] = 0.01
+	step(t, e, obsOf(wl{"svc", 10, svcGenes}))
+	step(t, e, obsOf(wl{"svc", 10, svcGenes}))
+	for i := 0; i < 4; i++ {
+		if st := step(t, e, obsOf(wl{"svc", 10, better})); len(st.Undone) != 0 {
+			t.Fatalf("a change that helped was undone: %v", st.Undone)
+		}
+	}
+	if !slices.Equal(f.cpus[10], []int{1}) {
+		t.Errorf("service not on its CPU: %v", f.cpus[10])
+	}
+}
+
+func TestEnginePingPongFreezes(t *testing.T) {
+	f := newFakeHAL(20)
+	e, audit := testEngine(t, ModeApply, f, func(c *Config) { c.Hysteresis = 1; c.PingPong = PingPongConfig{Flips: 2, Window: 100} })
+	on, off := obsOf(wl{"hog", 20, hogGenes}), obsOf(wl{"hog", 20, idle})
+	applies := 0
+	for i := 0; i < 10; i++ {
+		o := on
+		if i%2 == 1 {
+			o = off
+		}
+		st := step(t, e, o)
+		for _, a := range st.Applied {
+			if _, ok := a.Action.(hal.SetSched); ok {
+				applies++
+			}
+		}
+	}
+	// Applied, undone, redone once, undone: the second redo freezes it.
+	if applies != 2 {
+		t.Errorf("demoted %d times, want 2 before freezing", applies)
+	}
+	if e.Guard().Frozen("hog") == "" {
+		t.Fatalf("not frozen after repeated undo/redo")
+	}
+	if !strings.Contains(audit.String(), "ping-pong") {
+		t.Errorf("the audit does not say why it froze")
+	}
+}
+
+func TestEngineNeverTouchesProtected(t *testing.T) {
+	f := newFakeHAL(1, 10, 20, 30)
+	e, audit := testEngine(t, ModeApply, f, func(c *Config) {
+		c.Protected.Names = []string{"sshd*"}
+		c.Protected.PIDs = []int{30}
+	})
+	self := e.opts.Self
+	f.cpus[self], f.policy[self] = []int{0, 1}, "other"
+	o := obsOf(wl{"init", 1, hogGenes}, wl{"sshd-session", 10, hogGenes}, wl{"x", 30, hogGenes}, wl{"sculpt", self, hogGenes}, wl{"hog", 20, hogGenes})
+	for i := 0; i < 3; i++ {
+		step(t, e, o)
+	}
+	for _, a := range f.applied {
+		if pid := hal.TargetPID(a); pid != 20 && pid != 0 {
+			t.Errorf("touched pid %d: %v", pid, a)
+		}
+	}
+	if f.policy[20] != "batch" {
+		t.Errorf("the unprotected antagonist was not arranged: %v", f.policy[20])
+	}
+	for _, why := range []string{"PID 1", "protected name", "protected PID 30", "sculpt itself"} {
+		if !strings.Contains(audit.String(), why) {
+			t.Errorf("audit does not say %q", why)
+		}
+	}
+}
+
+func TestGuardRefusesForeignPIDs(t *testing.T) {
+	g := NewGuard(DefaultConfig(), 4242)
+	p := Plan{Decisions: []Decision{{Workload: "w", Rule: "r", Actions: []PlannedAction{
+		{Action: hal.PinThreads{PID: 5, CPUs: []int{0}}},
+		{Action: hal.PinThreads{PID: 6, CPUs: []int{0}}},
+		{Action: hal.PinThreads{PID: 4242, CPUs: []int{0}}},
+		{Action: hal.SetSched{PID: 1, Policy: "idle"}},
+	}}}}
+	out, refused := g.Filter(1, p, map[string][]int{"w": {5, 4242, 1}})
+	if len(out.Decisions[0].Actions) != 1 || hal.TargetPID(out.Decisions[0].Actions[0].Action) != 5 {
+		t.Errorf("let through %v", out.Decisions[0].Actions)
+	}
+	if len(refused) != 3 {
+		t.Errorf("refused %v, want pid 6 (not a member), sculpt and PID 1", refused)
+	}
+}
+
+func TestGuardHysteresisKeepsOldWishThroughNoise(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Hysteresis = 3
+	g := NewGuard(cfg, 1)
+	a, b := match("a", 1, Want{Cores: CoresShared}), match("b", 1, Want{Cores: CoresDedicated, Count: 1})
+	seq := []*Match{a, a, a, b, a, b, b, b}
+	want := []string{"", "", "a", "a", "a", "a", "a", "b"}
+	for i, m := range seq {
+		got := g.Hysteresis(i+1, "w", m)
+		name := ""
+		if got != nil {
+			name = got.Rule
+		}
+		if name != want[i] {
+			t.Errorf("tick %d: in force %q, want %q", i+1, name, want[i])
+		}
+	}
+}

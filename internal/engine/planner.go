@@ -1,0 +1,456 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"sculpt/internal/hal"
+	"sculpt/internal/hal/topology"
+)
+
+// WorkloadState is what the planner knows of one workload: who it is, what
+// its rule wants (nil: nothing), and how its processes are arranged now.
+type WorkloadState struct {
+	ID   string
+	Name string
+	PIDs []int
+	// CPUCgroup is the workload's own cgroup in the cpu controller's
+	// hierarchy, "" when it has none of its own (it shares the root or a
+	// parent with others): then cpu_share cannot be set for it alone.
+	CPUCgroup string
+	Match     *Match
+	// Procs is the current arrangement of its processes (hal.Snapshot); a
+	// PID missing here is gone and gets no action.
+	Procs []hal.ProcessState
+}
+
+// PlanInput is everything the planner decides from, passed as data.
+type PlanInput struct {
+	Topology  *topology.Topology
+	Caps      hal.Capabilities
+	Workloads []WorkloadState
+	// ReserveShared is how many CPUs always stay in the shared pool for
+	// everything else (at least 1).
+	ReserveShared int
+	// FixedIRQs are interrupts not to move (managed by the kernel, or a
+	// move failed before).
+	FixedIRQs map[int]bool
+}
+
+// Plan is one conflict-free arrangement of the machine: the dedicated CPUs
+// of each workload, the shared pool, and per workload the actions that get
+// there from the current arrangement.
+type Plan struct {
+	Dedicated map[string][]int `json:"dedicated"` // workload ID -> its CPUs
+	Shared    []int            `json:"shared"`
+	Decisions []Decision       `json:"decisions"`
+}
+
+// Decision is the part of a plan for one workload.
+type Decision struct {
+	Workload string             `json:"workload"`
+	Name     string             `json:"name"`
+	Rule     string             `json:"rule"`
+	Genes    map[string]float64 `json:"genes"`
+	Want     Want               `json:"want"`
+	CPUs     []int              `json:"cpus,omitempty"` // target CPUs; nil leaves placement alone
+	Actions  []PlannedAction    `json:"actions"`
+	Notes    []string           `json:"notes,omitempty"`
+}
+
+// PlannedAction is one HAL action and why.
+type PlannedAction struct {
+	Action hal.Action `json:"-"`
+	Reason string     `json:"reason"`
+}
+
+// MarshalJSON writes the action with its kind discriminator.
+func (p PlannedAction) MarshalJSON() ([]byte, error) {
+	act, err := hal.MarshalAction(p.Action)
+	if err != nil {
+		return nil, err
+	}
+	return fmt.Appendf(nil, `{"action":%s,"reason":%q}`, act, p.Reason), nil
+}
+
+// MakePlan turns the wanted arrangements of all workloads into one plan for
+// this topology. It is a pure function of its input:
+//
+//   - dedicated requests are served by rule priority, then workloads that
+//     already hold matching CPUs (so nothing is re-pinned needlessly), then
+//     workload ID; each gets whole cores on one NUMA node where it can,
+//     preferring its current CPUs, then the node holding most of its
+//     memory, then high CPU numbers (CPU 0 carries most housekeeping);
+//   - at least ReserveShared CPUs (>= 1) are never dedicated: they are the
+//     shared pool for everything else;
+//   - among equals, the workload with the shortest bursts (most voluntary
+//     switches per CPU-second) is served first: the server before its
+//     load generator;
+//   - a request that finds no CPU left stays on the shared CPUs (where
+//     batch work is demoted), and the plan says so;
+//   - an action is planned only where the current arrangement differs and
+//     the machine's capabilities allow it.
+func MakePlan(in PlanInput) Plan {
+	online := in.Topology.OnlineCPUs()
+	reserve := max(in.ReserveShared, 1)
+	free := map[int]bool{}
+	for _, c := range online {
+		free[c] = true
+	}
+	budget := len(online) - reserve
+	p := Plan{Dedicated: map[string][]int{}}
+
+	var ded []int // indexes of dedicated requests
+	for i, w := range in.Workloads {
+		if w.Match != nil && w.Match.Want.Cores == CoresDedicated {
+			ded = append(ded, i)
+		}
+	}
+	holds := func(w *WorkloadState) []int { return currentUniformCPUs(w.Procs) }
+	sort.SliceStable(ded, func(a, b int) bool {
+		wa, wb := &in.Workloads[ded[a]], &in.Workloads[ded[b]]
+		if wa.Match.Priority != wb.Match.Priority {
+			return wa.Match.Priority > wb.Match.Priority
+		}
+		ha, hb := len(holds(wa)) > 0 && len(holds(wa)) < len(online), len(holds(wb)) > 0 && len(holds(wb)) < len(online)
+		if ha != hb {
+			return ha
+		}
+		if ra, rb := wakeupsPerCPUSecond(wa.Match), wakeupsPerCPUSecond(wb.Match); ra != rb {
+			return ra > rb
+		}
+		return wa.ID < wb.ID
+	})
+	notes := map[string][]string{}
+	var firstDedicated string
+	for _, i := range ded {
+		w := &in.Workloads[i]
+		n := max(w.Match.Want.Count, 1)
+		if n > budget {
+			if budget > 0 {
+				notes[w.ID] = append(notes[w.ID], fmt.Sprintf("asked for %d dedicated CPUs, %d left (%d kept shared)", n, budget, reserve))
+			}
+			n = budget
+		}
+		if n <= 0 {
+			if firstDedicated != "" {
+				notes[w.ID] = append(notes[w.ID], fmt.Sprintf("no CPU left to dedicate (%d of %d kept shared, %s has CPUs %s): stays on the shared CPUs, where batch work is demoted",
+					reserve, len(online), firstDedicated, hal.FormatList(p.Dedicated[firstDedicated])))
+			} else {
+				notes[w.ID] = append(notes[w.ID], "no CPU can be dedicated on this machine: stays on the shared CPUs")
+			}
+			continue
+		}
+		cpus := pickCPUs(in.Topology, free, n, holds(w), pageNodes(w.Procs))
+		for _, c := range cpus {
+			delete(free, c)
+		}
+		budget -= len(cpus)
+		p.Dedicated[w.ID] = cpus
+		if firstDedicated == "" {
+			firstDedicated = w.ID
+		}
+	}
+	for _, c := range online {
+		if free[c] {
+			p.Shared = append(p.Shared, c)
+		}
+	}
+	var allDedicated []int
+	for _, cpus := range p.Dedicated {
+		allDedicated = append(allDedicated, cpus...)
+	}
+	slices.Sort(allDedicated)
+	allDedicated = slices.Compact(allDedicated)
+
+	irqsMoved := map[int]bool{}
+	for i := range in.Workloads {
+		w := &in.Workloads[i]
+		if w.Match == nil {
+			continue
+		}
+		d := Decision{Workload: w.ID, Name: w.Name, Rule: w.Match.Rule, Genes: w.Match.Genes, Want: w.Match.Want, Notes: notes[w.ID]}
+		want := w.Match.Want
+		switch want.Cores {
+		case CoresDedicated:
+			if cpus, ok := p.Dedicated[w.ID]; ok {
+				d.CPUs = cpus
+			} else {
+				d.CPUs = p.Shared
+			}
+		case CoresShared:
+			d.CPUs = p.Shared
+		}
+		add := func(a hal.Action, reason string) {
+			if cp := in.Caps.For(a); !cp.Supported {
+				d.Notes = append(d.Notes, fmt.Sprintf("cannot %s: %s not supported here (%s)", a, a.Kind(), cp.Reason))
+				return
+			}
+			d.Actions = append(d.Actions, PlannedAction{Action: a, Reason: reason})
+		}
+		for _, ps := range w.Procs {
+			if d.CPUs != nil && !allThreadsOn(ps, d.CPUs) {
+				add(hal.PinThreads{PID: ps.PID, CPUs: slices.Clone(d.CPUs)}, fmt.Sprintf("%s: %s CPUs %s", w.Match.Rule, want.Cores, hal.FormatList(d.CPUs)))
+			}
+			if want.Sched != "" && !schedMatches(ps, want.Sched, want.Nice) {
+				reason := fmt.Sprintf("%s: scheduling class %s", w.Match.Rule, want.Sched)
+				if want.Nice != nil {
+					reason += fmt.Sprintf(", nice %d", *want.Nice)
+				}
+				add(hal.SetSched{PID: ps.PID, Policy: want.Sched, Nice: want.Nice}, reason)
+			}
+			if want.Memory == MemoryLocal && d.CPUs != nil && len(in.Topology.Nodes) > 1 {
+				nodes := nodesOf(in.Topology, d.CPUs)
+				if len(nodes) == 1 && remoteFraction(ps.PageNodes, nodes) > 0.1 {
+					add(hal.MemMigrate{PID: ps.PID, ToNodes: nodes, Chunked: true}, fmt.Sprintf("%s: memory local to node %d of its CPUs", w.Match.Rule, nodes[0]))
+				}
+			}
+		}
+		if want.CPUShare != 0 {
+			switch {
+			case w.CPUCgroup == "":
+				d.Notes = append(d.Notes, fmt.Sprintf("cpu_share %d not set: the workload has no cpu cgroup of its own", want.CPUShare))
+			case !weightMatches(w.Procs, w.CPUCgroup, want.CPUShare):
+				wt := want.CPUShare
+				add(hal.SetCgroupCPU{Cgroup: w.CPUCgroup, Weight: &wt}, fmt.Sprintf("%s: cpu weight %d", w.Match.Rule, wt))
+			}
+		}
+		if want.IRQs == IRQsAway && want.Cores == CoresDedicated && len(p.Shared) > 0 {
+			if cpus, ok := p.Dedicated[w.ID]; ok {
+				for _, irq := range in.Topology.IRQs {
+					if irq.Number < 0 || in.FixedIRQs[irq.Number] || irqsMoved[irq.Number] || len(irq.SMPAffinity) == 0 {
+						continue
+					}
+					if !intersects(irq.SMPAffinity, cpus) {
+						continue
+					}
+					to := subtract(intersect(irq.SMPAffinity, online), allDedicated)
+					if len(to) == 0 {
+						to = slices.Clone(p.Shared)
+					}
+					irqsMoved[irq.Number] = true
+					add(hal.IRQAffinity{IRQ: irq.Number, CPUs: to}, fmt.Sprintf("%s: interrupts away from dedicated CPUs %s", w.Match.Rule, hal.FormatList(cpus)))
+				}
+			}
+		}
+		p.Decisions = append(p.Decisions, d)
+	}
+	return p
+}
+
+// wakeupsPerCPUSecond is ctx_vol_rate / cpu_util from the genes the rule
+// read (0 when it read neither).
+func wakeupsPerCPUSecond(m *Match) float64 {
+	v, ok1 := m.Genes["ctx_vol_rate"]
+	c, ok2 := m.Genes["cpu_util"]
+	if !ok1 || !ok2 {
+		return 0
+	}
+	return v / max(c, 0.01)
+}
+
+// pickCPUs chooses n free CPUs: the ones it holds now if they fit, else
+// whole cores on the NUMA node holding most of its pages (or with most free
+// CPUs), highest CPU numbers first.
+func pickCPUs(t *topology.Topology, free map[int]bool, n int, holding []int, pages map[int]int) []int {
+	if len(holding) == n && allFree(free, holding) {
+		return slices.Clone(holding)
+	}
+	byNode := map[int][]int{}
+	for c := range free {
+		byNode[t.NodeOfCPU(c)] = append(byNode[t.NodeOfCPU(c)], c)
+	}
+	nodes := make([]int, 0, len(byNode))
+	for nd := range byNode {
+		nodes = append(nodes, nd)
+	}
+	sort.Slice(nodes, func(i, j int) bool {
+		a, b := nodes[i], nodes[j]
+		fa, fb := len(byNode[a]) >= n, len(byNode[b]) >= n
+		if fa != fb {
+			return fa
+		}
+		if pages[a] != pages[b] {
+			return pages[a] > pages[b]
+		}
+		if len(byNode[a]) != len(byNode[b]) {
+			return len(byNode[a]) > len(byNode[b])
+		}
+		return a < b
+	})
+	var out []int
+	for _, nd := range nodes {
+		cs := byNode[nd]
+		// Whole cores first: a core all of whose siblings are free.
+		sort.Sort(sort.Reverse(sort.IntSlice(cs)))
+		taken := map[int]bool{}
+		for _, c := range cs {
+			if len(out) >= n || taken[c] {
+				continue
+			}
+			sib := siblingsOf(t, c)
+			if len(sib) > 1 && allFree(free, sib) && n-len(out) >= len(sib) {
+				for _, s := range sib {
+					taken[s] = true
+				}
+				out = append(out, sib...)
+			}
+		}
+		for _, c := range cs {
+			if len(out) >= n {
+				break
+			}
+			if !taken[c] {
+				taken[c] = true
+				out = append(out, c)
+			}
+		}
+		if len(out) >= n {
+			break
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func siblingsOf(t *topology.Topology, c int) []int {
+	if cpu := t.CPU(c); cpu != nil && len(cpu.ThreadSiblings) > 0 {
+		return cpu.ThreadSiblings
+	}
+	return []int{c}
+}
+
+func allFree(free map[int]bool, cpus []int) bool {
+	for _, c := range cpus {
+		if !free[c] {
+			return false
+		}
+	}
+	return len(cpus) > 0
+}
+
+// currentUniformCPUs returns the CPUs every thread of every process is
+// allowed now, or nil when they differ.
+func currentUniformCPUs(procs []hal.ProcessState) []int {
+	var first []int
+	for _, p := range procs {
+		for _, t := range p.Threads {
+			if first == nil {
+				first = t.CPUs
+			} else if !slices.Equal(first, t.CPUs) {
+				return nil
+			}
+		}
+	}
+	return first
+}
+
+func allThreadsOn(p hal.ProcessState, cpus []int) bool {
+	for _, t := range p.Threads {
+		if !slices.Equal(sortedCopy(t.CPUs), cpus) {
+			return false
+		}
+	}
+	return true
+}
+
+func schedMatches(p hal.ProcessState, policy string, nice *int) bool {
+	for _, t := range p.Threads {
+		if t.Policy != policy || (nice != nil && t.Nice != *nice) {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedCopy(l []int) []int {
+	s := slices.Clone(l)
+	slices.Sort(s)
+	return s
+}
+
+func pageNodes(procs []hal.ProcessState) map[int]int {
+	out := map[int]int{}
+	for _, p := range procs {
+		for n, c := range p.PageNodes {
+			out[n] += c
+		}
+	}
+	return out
+}
+
+func nodesOf(t *topology.Topology, cpus []int) []int {
+	var out []int
+	for _, c := range cpus {
+		if n := t.NodeOfCPU(c); n >= 0 && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func remoteFraction(pages map[int]int, local []int) float64 {
+	var tot, remote int
+	for n, c := range pages {
+		tot += c
+		if !slices.Contains(local, n) {
+			remote += c
+		}
+	}
+	if tot == 0 {
+		return 0
+	}
+	return float64(remote) / float64(tot)
+}
+
+// weightMatches says whether cgroup cg already has weight w, as a process
+// of the workload reports it (v2 cpu.weight, or v1 cpu.shares converted
+// the way the backend converts a weight).
+func weightMatches(procs []hal.ProcessState, cg string, w uint64) bool {
+	for _, p := range procs {
+		if p.CPU == nil || p.CPU.Cgroup != cg {
+			continue
+		}
+		if p.CPU.Weight != 0 {
+			return p.CPU.Weight == w
+		}
+		if p.CPU.Shares != 0 {
+			return p.CPU.Shares == sharesFromWeight(w)
+		}
+	}
+	return false
+}
+
+// sharesFromWeight converts a cgroup v2 weight to v1 cpu.shares as the
+// kernel (and the Linux backend) do.
+func sharesFromWeight(w uint64) uint64 { return 2 + (w-1)*262142/9999 }
+func intersects(a, b []int) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+func intersect(a, b []int) []int {
+	var out []int
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func subtract(a, b []int) []int {
+	var out []int
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

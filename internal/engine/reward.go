@@ -1,0 +1,242 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"sculpt/internal/dna"
+)
+
+// Reward kinds.
+const (
+	// RewardLatency: 0 is perfect, lower is worse: minus the run-queue
+	// delay ratio, minus CPU pressure, minus how far the workload's own
+	// metric is past its target.
+	RewardLatency = "latency"
+	// RewardProgress: CPU progress (cpu_util, cores), for a workload sculpt
+	// demotes on purpose; judged against a floor, not for every drop.
+	RewardProgress = "progress"
+)
+
+// Reward is how well one workload fares this interval.
+type Reward struct {
+	Kind  string             `json:"kind"`
+	Value float64            `json:"value"`
+	Parts map[string]float64 `json:"parts"`
+}
+
+// MetricReading is one scraped value of a workload's own metric.
+type MetricReading struct {
+	Value  float64
+	Target float64
+	Better string // lower or higher
+}
+
+// RewardKind says how a workload with want w is judged: dedicated (or
+// untouched) workloads by latency, workloads sent to the shared CPUs or a
+// batch class by progress.
+func RewardKind(w *Want) string {
+	if w != nil && (w.Cores == CoresShared || w.Sched == "batch" || w.Sched == "idle") {
+		return RewardProgress
+	}
+	return RewardLatency
+}
+
+// ComputeReward is the reward of one workload from its genes and, when
+// configured, its own metric. Absent genes contribute nothing (and are not
+// listed in Parts).
+func ComputeReward(kind string, g dna.Genes, m *MetricReading) Reward {
+	r := Reward{Kind: kind, Parts: map[string]float64{}}
+	if kind == RewardProgress {
+		if v, ok := g["cpu_util"]; ok {
+			r.Parts["cpu_util"] = v
+			r.Value = v
+		}
+		return r
+	}
+	if v, ok := g["runq_delay_frac"]; ok {
+		r.Parts["runq_delay_frac"] = v
+		r.Value -= v
+	}
+	if v, ok := g["psi_cpu"]; ok {
+		r.Parts["psi_cpu"] = v
+		r.Value -= v
+	}
+	if m != nil && m.Target > 0 {
+		excess := m.Value/m.Target - 1
+		if m.Better == "higher" {
+			excess = 1 - m.Value/m.Target
+		}
+		excess = math.Max(0, excess)
+		r.Parts["metric"] = m.Value
+		r.Parts["metric_excess"] = excess
+		r.Value -= excess
+	}
+	return r
+}
+
+// Worse says whether after is worse than before by more than the config
+// allows: a latency reward that dropped by more than Tolerance, or a
+// progress reward that fell below ProgressFloor of before.
+func Worse(before, after Reward, c RollbackConfig) bool {
+	if before.Kind != after.Kind {
+		return false
+	}
+	if before.Kind == RewardProgress {
+		return before.Value > 0 && after.Value < before.Value*c.ProgressFloor
+	}
+	return after.Value < before.Value-c.Tolerance
+}
+
+// Scrape fetches a Prometheus text endpoint and returns the value of the
+// first sample of metric whose labels include labels.
+func Scrape(ctx context.Context, client *http.Client, url, metric string, labels map[string]string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("scrape %s: HTTP %s", url, resp.Status)
+	}
+	v, err := ParsePromText(io.LimitReader(resp.Body, 16<<20), metric, labels)
+	if err != nil {
+		return 0, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	return v, nil
+}
+
+// ParsePromText finds the first sample of metric in the Prometheus text
+// exposition format whose labels include labels, and returns its value.
+func ParsePromText(r io.Reader, metric string, labels map[string]string) (float64, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || !strings.HasPrefix(line, metric) {
+			continue
+		}
+		rest := line[len(metric):]
+		var lbl map[string]string
+		switch {
+		case strings.HasPrefix(rest, "{"):
+			end := strings.LastIndexByte(rest, '}')
+			if end < 0 {
+				return 0, fmt.Errorf("metric %s: unterminated labels in %q", metric, line)
+			}
+			var err error
+			if lbl, err = parseLabels(rest[1:end]); err != nil {
+				return 0, fmt.Errorf("metric %s: %w in %q", metric, err, line)
+			}
+			rest = rest[end+1:]
+		case strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "\t"):
+		default:
+			continue // a longer name with the same prefix
+		}
+		match := true
+		for k, v := range labels {
+			if lbl[k] != v {
+				match = false
+				break
+			}
+		}
+		if !match {
+			continue
+		}
+		fields := strings.Fields(rest)
+		if len(fields) == 0 {
+			return 0, fmt.Errorf("metric %s: no value in %q", metric, line)
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric %s: value %q: %w", metric, fields[0], err)
+		}
+		return v, nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("metric %s%s: no such sample", metric, formatLabels(labels))
+}
+
+func parseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for s = strings.TrimSpace(s); s != ""; {
+		eq := strings.IndexByte(s, '=')
+		if eq < 0 || len(s) < eq+2 || s[eq+1] != '"' {
+			return nil, fmt.Errorf("bad label %q", s)
+		}
+		name := strings.TrimSpace(s[:eq])
+		var val strings.Builder
+		i := eq + 2
+		for ; i < len(s) && s[i] != '"'; i++ {
+			if s[i] == '\\' && i+1 < len(s) {
+				i++
+				switch s[i] {
+				case 'n':
+					val.WriteByte('\n')
+				default:
+					val.WriteByte(s[i])
+				}
+				continue
+			}
+			val.WriteByte(s[i])
+		}
+		if i >= len(s) {
+			return nil, fmt.Errorf("unterminated value of label %s", name)
+		}
+		out[name] = val.String()
+		s = strings.TrimLeft(strings.TrimSpace(s[i+1:]), ",")
+		s = strings.TrimSpace(s)
+	}
+	return out, nil
+}
+
+func formatLabels(l map[string]string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	var parts []string
+	for k, v := range l {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, v))
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// scrapeTimeout bounds one scrape.
+const scrapeTimeout = 2 * time.Second
+
+// AgentContext is what the agent sees when it adjusts a plan.
+type AgentContext struct {
+	Tick    int
+	Rewards map[string]Reward // last known reward per workload ID
+}
+
+// Agent is the seam for the learning agent: rules propose a plan, the
+// agent may adjust it (small steps), the guard filters what it returns.
+// Observe receives the rewards that followed each interval.
+type Agent interface {
+	Adjust(p Plan, c AgentContext) Plan
+	Observe(tick int, rewards map[string]Reward)
+}
+
+// NopAgent keeps the rules' plan as it is.
+type NopAgent struct{}
+
+// Adjust returns p unchanged.
+func (NopAgent) Adjust(p Plan, _ AgentContext) Plan { return p }
+
+// Observe does nothing.
+func (NopAgent) Observe(int, map[string]Reward) {}

@@ -1,0 +1,513 @@
+package engine
+
+import (
+	_ "embed"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/ext"
+	"go.yaml.in/yaml/v3"
+
+	"sculpt/internal/dna"
+)
+
+// RulesVersion is the rule file format this code reads.
+const RulesVersion = 1
+
+//go:embed rules/default.yaml
+var defaultRules []byte
+
+// DefaultRulesYAML returns the embedded default rule set (docs/rules.md).
+func DefaultRulesYAML() []byte { return slices.Clone(defaultRules) }
+
+// Abstract arrangement values of a rule's `then`.
+const (
+	CoresDedicated = "dedicated" // CPUs of its own; everything else keeps off them
+	CoresShared    = "shared"    // the shared pool: every CPU not dedicated to someone
+	CoresAny       = "any"       // leave CPU placement alone
+
+	MemoryLocal = "local" // memory on the NUMA nodes of its CPUs
+	MemoryAny   = "any"
+
+	IRQsAway = "away" // device interrupts off its (dedicated) CPUs
+	IRQsAny  = "any"
+)
+
+// Want is the arrangement a rule asks for, stated abstractly; the planner
+// turns it into CPUs, classes and actions for this machine. Empty or nil
+// fields leave that setting alone.
+type Want struct {
+	Cores    string `json:"cores,omitempty"`
+	Count    int    `json:"count,omitempty"` // CPUs for dedicated (>= 1)
+	Sched    string `json:"sched,omitempty"` // other, batch, idle
+	Nice     *int   `json:"nice,omitempty"`
+	CPUShare uint64 `json:"cpu_share,omitempty"` // cgroup v2 cpu.weight scale 1..10000 (100 is the default)
+	Memory   string `json:"memory,omitempty"`
+	IRQs     string `json:"irqs,omitempty"`
+}
+
+// Signature is a short text form of w, for hysteresis and the audit log.
+func (w Want) Signature() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cores=%s", orDash(w.Cores))
+	if w.Cores == CoresDedicated {
+		fmt.Fprintf(&b, "/%d", w.Count)
+	}
+	fmt.Fprintf(&b, " sched=%s", orDash(w.Sched))
+	if w.Nice != nil {
+		fmt.Fprintf(&b, " nice=%d", *w.Nice)
+	}
+	if w.CPUShare != 0 {
+		fmt.Fprintf(&b, " cpu_share=%d", w.CPUShare)
+	}
+	if w.Memory != "" {
+		fmt.Fprintf(&b, " memory=%s", w.Memory)
+	}
+	if w.IRQs != "" {
+		fmt.Fprintf(&b, " irqs=%s", w.IRQs)
+	}
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Rule is one named rule of a rule file.
+type Rule struct {
+	Name        string
+	Description string
+	Priority    int
+	When        string // CEL, bool
+	Line        int    // line of the rule in its file
+	Then        Want   // Count is filled from CountExpr at evaluation
+	CountExpr   string // CEL, int or double; "" means 1
+	Genes       []string
+
+	order int
+	when  cel.Program
+	count cel.Program
+}
+
+// RuleSet is a parsed, checked rule file. It is immutable once built and
+// safe for concurrent use.
+type RuleSet struct {
+	Source string // file name, or "default" for the embedded set
+	Rules  []*Rule
+}
+
+// Diagnostic is one problem found in a rule file.
+type Diagnostic struct {
+	Severity string `json:"severity"` // error or warning
+	Line     int    `json:"line"`
+	Rule     string `json:"rule,omitempty"`
+	Field    string `json:"field,omitempty"`
+	Message  string `json:"message"`
+}
+
+func (d Diagnostic) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "line %d: %s", d.Line, d.Severity)
+	if d.Rule != "" {
+		fmt.Fprintf(&b, ": rule %q", d.Rule)
+	}
+	if d.Field != "" {
+		fmt.Fprintf(&b, ": %s", d.Field)
+	}
+	return b.String() + ": " + d.Message
+}
+
+// RulesError holds the errors (and warnings) of a rule file that could not
+// be loaded.
+type RulesError struct {
+	Source      string
+	Diagnostics []Diagnostic
+}
+
+func (e *RulesError) Error() string {
+	var errs []string
+	for _, d := range e.Diagnostics {
+		if d.Severity == "error" {
+			errs = append(errs, e.Source+": "+d.String())
+		}
+	}
+	return strings.Join(errs, "\n")
+}
+
+// Input is what a rule's expressions see of one workload.
+type Input struct {
+	Genes      dna.Genes
+	Archetype  string
+	Confidence float64
+	Kind       string
+	Name       string
+	ID         string
+	PIDs       int
+}
+
+var geneRef = regexp.MustCompile(`\bgenes\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*["']([^"']+)["']\s*\])`)
+
+var knownGenes = func() map[string]bool {
+	m := map[string]bool{}
+	for _, g := range dna.Catalog {
+		m[g.Name] = true
+	}
+	return m
+}()
+
+// celEnv declares what rules may use: genes (map of double; absent genes
+// are absent keys, test with has(genes.x)), archetype, confidence,
+// workload {kind, name, id, pids}, ceil/floor (double -> int) and the CEL
+// math extension (math.greatest, math.least, ...).
+func celEnv() (*cel.Env, error) {
+	return cel.NewEnv(
+		cel.Variable("genes", cel.MapType(cel.StringType, cel.DoubleType)),
+		cel.Variable("archetype", cel.StringType),
+		cel.Variable("confidence", cel.DoubleType),
+		cel.Variable("workload", cel.MapType(cel.StringType, cel.DynType)),
+		ext.Math(),
+		ext.Strings(),
+		cel.Function("ceil", cel.Overload("ceil_double", []*cel.Type{cel.DoubleType}, cel.IntType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val { return types.Int(math.Ceil(float64(v.(types.Double)))) }))),
+		cel.Function("floor", cel.Overload("floor_double", []*cel.Type{cel.DoubleType}, cel.IntType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val { return types.Int(math.Floor(float64(v.(types.Double)))) }))),
+	)
+}
+
+// ParseRules reads a rule file. It returns the rule set and every problem
+// found (warnings too); the set is nil when there is at least one error.
+func ParseRules(source string, data []byte) (*RuleSet, []Diagnostic) {
+	var diags []Diagnostic
+	errAt := func(line int, rule, field, format string, args ...any) {
+		diags = append(diags, Diagnostic{Severity: "error", Line: line, Rule: rule, Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	warnAt := func(line int, rule, field, format string, args ...any) {
+		diags = append(diags, Diagnostic{Severity: "warning", Line: line, Rule: rule, Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		line := 0
+		if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+		}
+		errAt(line, "", "", "not valid YAML: %v", err)
+		return nil, diags
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		errAt(max(doc.Line, 1), "", "", "want a mapping with version and rules")
+		return nil, diags
+	}
+	env, err := celEnv()
+	if err != nil {
+		errAt(0, "", "", "CEL environment: %v", err)
+		return nil, diags
+	}
+	top := doc.Content[0]
+	rs := &RuleSet{Source: source}
+	var version *yaml.Node
+	var rulesNode *yaml.Node
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k, v := top.Content[i], top.Content[i+1]
+		switch k.Value {
+		case "version":
+			version = v
+		case "rules":
+			rulesNode = v
+		default:
+			errAt(k.Line, "", k.Value, "unknown field (want version, rules)")
+		}
+	}
+	switch {
+	case version == nil:
+		errAt(top.Line, "", "version", "missing: want version: %d", RulesVersion)
+	case version.Value != strconv.Itoa(RulesVersion):
+		errAt(version.Line, "", "version", "%q: this sculpt reads version %d", version.Value, RulesVersion)
+	}
+	if rulesNode == nil || rulesNode.Kind != yaml.SequenceNode {
+		line := top.Line
+		if rulesNode != nil {
+			line = rulesNode.Line
+		}
+		errAt(line, "", "rules", "want a list of rules")
+		return nil, diags
+	}
+	names := map[string]int{}
+	for idx, rn := range rulesNode.Content {
+		r := &Rule{Line: rn.Line, order: idx}
+		label := fmt.Sprintf("#%d", idx+1)
+		if rn.Kind != yaml.MappingNode {
+			errAt(rn.Line, label, "", "want a mapping with name, when and then")
+			continue
+		}
+		// The name first, so every later message can carry it.
+		for i := 0; i+1 < len(rn.Content); i += 2 {
+			if rn.Content[i].Value == "name" {
+				r.Name = rn.Content[i+1].Value
+			}
+		}
+		if r.Name != "" {
+			label = r.Name
+		}
+		var whenNode, countNode *yaml.Node
+		refLine := map[string]int{}
+		for i := 0; i+1 < len(rn.Content); i += 2 {
+			k, v := rn.Content[i], rn.Content[i+1]
+			switch k.Value {
+			case "name":
+				if v.Kind != yaml.ScalarNode || v.Value == "" {
+					errAt(v.Line, label, "name", "want a non-empty string")
+				}
+			case "description":
+				r.Description = v.Value
+			case "priority":
+				p, err := strconv.Atoi(v.Value)
+				if err != nil || v.Kind != yaml.ScalarNode {
+					errAt(v.Line, label, "priority", "%q: want an integer", v.Value)
+				}
+				r.Priority = p
+			case "when":
+				whenNode = v
+				r.When = v.Value
+			case "then":
+				countNode = parseThen(v, label, &r.Then, errAt)
+			default:
+				errAt(k.Line, label, k.Value, "unknown field (want name, description, priority, when, then)")
+			}
+		}
+		if r.Name == "" {
+			errAt(rn.Line, label, "name", "missing")
+		} else if prev, dup := names[r.Name]; dup {
+			errAt(rn.Line, label, "name", "duplicate: also the name of the rule on line %d", prev)
+		} else {
+			names[r.Name] = rn.Line
+		}
+		if whenNode == nil {
+			errAt(rn.Line, label, "when", "missing: want a CEL condition (use \"true\" to always match)")
+		} else {
+			prg, refs, msg := compileCEL(env, r.When, cel.BoolType)
+			if msg != "" {
+				errAt(whenNode.Line, label, "when", "%s", msg)
+			}
+			r.when = prg
+			r.Genes = append(r.Genes, refs...)
+			for _, g := range refs {
+				refLine[g] = whenNode.Line
+			}
+		}
+		if countNode != nil {
+			r.CountExpr = countNode.Value
+			prg, refs, msg := compileCEL(env, r.CountExpr, nil)
+			if msg != "" {
+				errAt(countNode.Line, label, "then.count", "%s", msg)
+			}
+			r.count = prg
+			r.Genes = append(r.Genes, refs...)
+			for _, g := range refs {
+				if _, ok := refLine[g]; !ok {
+					refLine[g] = countNode.Line
+				}
+			}
+		}
+		slices.Sort(r.Genes)
+		r.Genes = slices.Compact(r.Genes)
+		for _, g := range r.Genes {
+			if !knownGenes[g] {
+				warnAt(refLine[g], label, "genes."+g, "unknown gene (see docs/genes.md); it is always absent")
+			}
+		}
+		if r.Then.Cores == CoresDedicated && countNode == nil {
+			r.CountExpr = "1"
+			r.count, _, _ = compileCEL(env, "1", nil)
+		}
+		rs.Rules = append(rs.Rules, r)
+	}
+	sort.SliceStable(diags, func(i, j int) bool { return diags[i].Line < diags[j].Line })
+	for _, d := range diags {
+		if d.Severity == "error" {
+			return nil, diags
+		}
+	}
+	sort.SliceStable(rs.Rules, func(i, j int) bool { return rs.Rules[i].Priority > rs.Rules[j].Priority })
+	return rs, diags
+}
+
+// parseThen reads a rule's then mapping into w; it returns the count node.
+func parseThen(n *yaml.Node, label string, w *Want, errAt func(int, string, string, string, ...any)) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		errAt(n.Line, label, "then", "want a mapping (cores, count, sched, nice, cpu_share, memory, irqs)")
+		return nil
+	}
+	oneOf := func(v *yaml.Node, field string, dst *string, allowed ...string) {
+		if !slices.Contains(allowed, v.Value) || v.Kind != yaml.ScalarNode {
+			errAt(v.Line, label, "then."+field, "%q: want %s", v.Value, strings.Join(allowed, ", "))
+			return
+		}
+		*dst = v.Value
+	}
+	var count *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch k.Value {
+		case "cores":
+			oneOf(v, "cores", &w.Cores, CoresDedicated, CoresShared, CoresAny)
+		case "count":
+			count = v
+		case "sched":
+			oneOf(v, "sched", &w.Sched, "other", "batch", "idle")
+		case "nice":
+			x, err := strconv.Atoi(v.Value)
+			if err != nil || x < -20 || x > 19 {
+				errAt(v.Line, label, "then.nice", "%q: want an integer -20..19", v.Value)
+				continue
+			}
+			w.Nice = &x
+		case "cpu_share":
+			x, err := strconv.ParseUint(v.Value, 10, 64)
+			if err != nil || x < 1 || x > 10000 {
+				errAt(v.Line, label, "then.cpu_share", "%q: want a cpu weight 1..10000 (100 is the kernel's default)", v.Value)
+				continue
+			}
+			w.CPUShare = x
+		case "memory":
+			oneOf(v, "memory", &w.Memory, MemoryLocal, MemoryAny)
+		case "irqs":
+			oneOf(v, "irqs", &w.IRQs, IRQsAway, IRQsAny)
+		default:
+			errAt(k.Line, label, "then."+k.Value, "unknown field (want cores, count, sched, nice, cpu_share, memory, irqs)")
+		}
+	}
+	if count != nil && w.Cores != CoresDedicated {
+		errAt(count.Line, label, "then.count", "count applies only to cores: dedicated")
+	}
+	return count
+}
+
+// compileCEL parses and checks expr; want nil accepts int, uint, double or
+// dyn. It returns the program, the genes referenced and an error message.
+func compileCEL(env *cel.Env, expr string, want *cel.Type) (cel.Program, []string, string) {
+	if strings.TrimSpace(expr) == "" {
+		return nil, nil, "empty expression"
+	}
+	ast, iss := env.Compile(expr)
+	if iss != nil && iss.Err() != nil {
+		return nil, nil, "CEL: " + strings.ReplaceAll(iss.Err().Error(), "\n", " ")
+	}
+	out := ast.OutputType()
+	if want != nil {
+		if !out.IsExactType(want) && !out.IsExactType(cel.DynType) {
+			return nil, nil, fmt.Sprintf("type error: the expression is %s, want %s", out, want)
+		}
+	} else if !out.IsExactType(cel.IntType) && !out.IsExactType(cel.DoubleType) && !out.IsExactType(cel.UintType) && !out.IsExactType(cel.DynType) {
+		return nil, nil, fmt.Sprintf("type error: the expression is %s, want a number", out)
+	}
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, nil, "CEL: " + err.Error()
+	}
+	var refs []string
+	for _, m := range geneRef.FindAllStringSubmatch(expr, -1) {
+		g := m[1]
+		if g == "" {
+			g = m[2]
+		}
+		refs = append(refs, g)
+	}
+	return prg, refs, ""
+}
+
+// Match is the rule that decided a workload's wanted arrangement.
+type Match struct {
+	Rule     string             `json:"rule"`
+	Priority int                `json:"priority"`
+	Want     Want               `json:"want"`
+	Genes    map[string]float64 `json:"genes"` // the genes the rule reads, as they were (absent ones left out)
+}
+
+// Evaluate returns the first rule, by priority then file order, whose
+// condition holds for in, with its count evaluated; nil when none does.
+// A rule whose expression fails at run time (e.g. reads a gene without
+// has()) does not match; its error is returned in errs.
+func (rs *RuleSet) Evaluate(in Input) (*Match, []error) {
+	vars := map[string]any{
+		"genes":      map[string]float64(in.Genes),
+		"archetype":  in.Archetype,
+		"confidence": in.Confidence,
+		"workload":   map[string]any{"kind": in.Kind, "name": in.Name, "id": in.ID, "pids": int64(in.PIDs)},
+	}
+	if in.Genes == nil {
+		vars["genes"] = map[string]float64{}
+	}
+	var errs []error
+	for _, r := range rs.Rules {
+		out, _, err := r.when.Eval(vars)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rule %q: when: %w", r.Name, err))
+			continue
+		}
+		if b, ok := out.Value().(bool); !ok || !b {
+			continue
+		}
+		m := &Match{Rule: r.Name, Priority: r.Priority, Want: r.Then, Genes: map[string]float64{}}
+		for _, g := range r.Genes {
+			if v, ok := in.Genes[g]; ok {
+				m.Genes[g] = v
+			}
+		}
+		if r.count != nil {
+			n, err := evalCount(r.count, vars)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("rule %q: then.count: %w", r.Name, err))
+				continue
+			}
+			m.Want.Count = n
+		}
+		return m, errs
+	}
+	return nil, errs
+}
+
+func evalCount(prg cel.Program, vars map[string]any) (int, error) {
+	out, _, err := prg.Eval(vars)
+	if err != nil {
+		return 0, err
+	}
+	var f float64
+	switch v := out.Value().(type) {
+	case int64:
+		f = float64(v)
+	case uint64:
+		f = float64(v)
+	case float64:
+		f = math.Ceil(v)
+	default:
+		return 0, fmt.Errorf("evaluated to %v (%T), want a number", out.Value(), out.Value())
+	}
+	if math.IsNaN(f) || f < 1 {
+		return 1, nil
+	}
+	if f > 1<<16 {
+		f = 1 << 16
+	}
+	return int(f), nil
+}
+
+// LoadDefaultRules parses the embedded default rule set; it panics only if
+// the embedded file is broken, which a test rules out.
+func LoadDefaultRules() *RuleSet {
+	rs, diags := ParseRules("default", defaultRules)
+	if rs == nil {
+		panic(fmt.Sprintf("embedded default rules: %v", diags))
+	}
+	return rs
+}
