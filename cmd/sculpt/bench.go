@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -50,13 +51,20 @@ func newBenchProfilerCmd(a *app) *cobra.Command {
 		asJSON  bool
 		minCPU  time.Duration
 		command []string
+		busy    bool
+		pace    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "profiler",
 		Short: "CPU cost of one per-process telemetry sweep (sculpt vs reading the files vs prometheus/procfs)",
 		Long: `Starts N sleeping processes, one workload each, and measures the CPU time of a
-sweep of sculpt's procfs collector, of only reading the same files (the floor),
-and of prometheus/procfs reading the same information. Progress goes to stderr.`,
+sweep of sculpt's procfs collector, of only reading the full file set (the
+floor), of only reading the files the collector read in that sweep (floor-read:
+its idle skip reads less), of prometheus/procfs reading the same information,
+and of a whole agent tick (workload discovery plus every default collector).
+Then, unless --busy=false, it replaces N/10 of the processes by busy loops and
+measures sculpt, both floors and the tick again, pausing --pace before every
+sweep so that each busy loop runs in between. Progress goes to stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, n := range ns {
@@ -70,8 +78,11 @@ and of prometheus/procfs reading the same information. Progress goes to stderr.`
 			if len(command) == 0 {
 				return usagef("--command: want a program to start")
 			}
+			if pace <= 0 {
+				return usagef("--pace %v: want a positive duration", pace)
+			}
 			res, err := bench.Profiler(cmd.Context(), bench.ProfilerOptions{
-				Roots: a.roots, Ns: ns, MinCPU: minCPU, Command: command,
+				Roots: a.roots, Ns: ns, MinCPU: minCPU, Command: command, NoBusy: !busy, Pace: pace,
 			}, a.stderr)
 			if err != nil {
 				return err
@@ -89,6 +100,8 @@ and of prometheus/procfs reading the same information. Progress goes to stderr.`
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.DurationVar(&minCPU, "min-cpu", time.Second, "CPU time each method must spend per N before the measurement stops")
 	f.StringSliceVar(&command, "command", []string{"/bin/sleep", "3600"}, "the process to start N times")
+	f.BoolVar(&busy, "busy", true, "also measure with N/10 of the processes busy")
+	f.DurationVar(&pace, "pace", 200*time.Millisecond, "pause before each sweep of the busy case")
 	return cmd
 }
 
@@ -96,15 +109,54 @@ func writeProfilerTable(w io.Writer, res *bench.ProfilerResult) error {
 	m := res.Machine
 	fmt.Fprintf(w, "machine: %d CPUs, %s, %s, %s\n\n", m.CPUs, m.CPUModel, m.Kernel, m.GoVersion)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tsweeps\tfloor ms\tsculpt ms\tprocfs ms\tsculpt/floor\tprocfs/floor\tsculpt core% at 1s\tagent RSS MiB\t")
+	fmt.Fprintln(tw, "N\tsweeps\tfloor ms\tfloor-read ms\tsculpt ms\tprocfs ms\tsculpt/floor\tsculpt/floor-read\tprocfs/floor\tsculpt core% at 1s\tagent RSS MiB\t")
 	for _, r := range res.Runs {
-		fmt.Fprintf(tw, "%d\t%d\t%.3f\t%.3f\t%.3f\t%.2f\t%.2f\t%.2f\t%.1f\t\n", r.N, r.Sweeps,
-			r.Floor.CPUSecPerSweep*1e3, r.Sculpt.CPUSecPerSweep*1e3, r.Procfs.CPUSecPerSweep*1e3,
-			r.SculptRatio, r.ProcfsRatio, r.SculptCPUPercent, float64(r.AgentRSSBytes)/(1<<20))
+		fmt.Fprintf(tw, "%d\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t\n", r.N, r.Sweeps,
+			r.Floor.CPUSecPerSweep*1e3, r.FloorRead.CPUSecPerSweep*1e3, r.Sculpt.CPUSecPerSweep*1e3, r.Procfs.CPUSecPerSweep*1e3,
+			r.SculptRatio, r.SculptReadRatio, r.ProcfsRatio, r.SculptCPUPercent, float64(r.AgentRSSBytes)/(1<<20))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintln(w, "\nms: CPU (user+system) per sweep; core% at 1s: share of one core at a 1 s interval.")
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "N\tbusy\tsweeps\tidle/sweep\tfloor ms\tfloor-read ms\tsculpt ms\tsculpt/floor\tsculpt/floor-read\tsculpt core% at 1s\tfull tick ms\ttick core% at 1s\t")
+	for _, r := range res.Runs {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%.2f\t%.2f\t%.2f\t%.3f\t%.2f\t\n", r.N, 0, r.Sweeps, r.Idle,
+			r.Floor.CPUSecPerSweep*1e3, r.FloorRead.CPUSecPerSweep*1e3, r.Sculpt.CPUSecPerSweep*1e3,
+			r.SculptRatio, r.SculptReadRatio, r.SculptCPUPercent, r.Tick.CPUSecPerSweep*1e3, r.TickCPUPercent)
+		if b := r.Busy; b != nil {
+			fmt.Fprintf(tw, "%d\t%d\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%.2f\t%.2f\t%.2f\t%.3f\t%.2f\t\n", r.N, b.Busy, b.Sweeps, b.Idle,
+				b.Floor.CPUSecPerSweep*1e3, b.FloorRead.CPUSecPerSweep*1e3, b.Sculpt.CPUSecPerSweep*1e3,
+				b.SculptRatio, b.SculptReadRatio, b.SculptPercent, b.Tick.CPUSecPerSweep*1e3, b.TickCPUPercent)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nfull tick by part (CPU ms per tick, on the sweeping thread):")
+	for _, r := range res.Runs {
+		fmt.Fprintf(w, "  N=%d: %s\n", r.N, formatParts(r.TickParts))
+		if r.Busy != nil {
+			fmt.Fprintf(w, "  N=%d, %d busy: %s\n", r.N, r.Busy.Busy, formatParts(r.Busy.TickParts))
+		}
+	}
+	_, err := fmt.Fprintln(w, "\nms: CPU (user+system) per sweep; core% at 1s: share of one core at a 1 s interval; floor: the full file set;\n"+
+		"floor-read: the files sculpt read in that sweep; full tick: discovery of all of /proc plus every default collector;\n"+
+		"idle/sweep: processes sculpt found not to have run since their last full read.")
 	return err
+}
+
+// formatParts lists parts as "name ms" sorted by name.
+func formatParts(parts map[string]float64) string {
+	names := make([]string, 0, len(parts))
+	for k := range parts {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	out := make([]string, len(names))
+	for i, k := range names {
+		out[i] = fmt.Sprintf("%s %.3f", k, parts[k])
+	}
+	return strings.Join(out, ", ")
 }

@@ -35,14 +35,23 @@ type ProfilerOptions struct {
 	Roots host.Roots // the zero value means host.DefaultRoots()
 	// Ns are the numbers of processes to sweep; default 100 and 1000.
 	Ns []int
-	// MinCPU is the CPU time each of the three methods must have spent,
-	// per N, before the measurement stops; default 1 s.
+	// MinCPU is the CPU time sculpt's sweeps must have spent, per N, before
+	// the measurement stops (the other methods, run as often, mostly spend
+	// more); default 1 s.
 	MinCPU time.Duration
 	// MinRounds is the least number of rounds (of 10 sweeps per method);
 	// default 5.
 	MinRounds int
 	// Command is the process started N times; default /bin/sleep 3600.
 	Command []string
+	// NoBusy skips the busy case: N/10 of the N processes replaced by busy
+	// loops (BusyCommand, default nice -n 19 /bin/sh -c 'while :; do :; done').
+	NoBusy      bool
+	BusyCommand []string
+	// Pace is the pause before each sweep of the busy case, so that every
+	// busy loop runs between two sweeps as it would in a 1 s interval;
+	// default 200 ms. It costs wall time, not CPU.
+	Pace time.Duration
 }
 
 // The cadences of the slow files, as telemetry.DefaultProcOptions has them.
@@ -64,9 +73,35 @@ type Cost struct {
 type ProfilerRun struct {
 	N      int  `json:"n"`
 	Sweeps int  `json:"sweeps"` // per method
-	Floor  Cost `json:"floor"`  // reading the files into a reused buffer, no parsing
-	Sculpt Cost `json:"sculpt"` // telemetry.ProcCollector through a Sampler sweep
-	Procfs Cost `json:"procfs"` // github.com/prometheus/procfs's public API
+	Floor  Cost `json:"floor"`  // reading the full file set into a reused buffer, no parsing
+	// FloorRead reads only the files the collector read in the matching
+	// sweep (telemetry.ProcStats.Reads), with the same system calls (pread of
+	// a held schedstat, openat relative to a held /proc/PID for the rest),
+	// parsing nothing: the floor of what sculpt actually read, given its
+	// idle skip.
+	FloorRead Cost `json:"floor_read"`
+	Sculpt    Cost `json:"sculpt"` // telemetry.ProcCollector through a Sampler sweep
+	Procfs    Cost `json:"procfs"` // github.com/prometheus/procfs's public API
+	// Tick is one whole agent tick: workload discovery over all of /proc
+	// (selecting the N processes, one workload each) and a sweep of every
+	// default collector (telemetry.NewDefaultSampler).
+	Tick Cost `json:"tick"`
+	// SculptReadRatio is Sculpt over FloorRead, as SculptRatio.
+	SculptReadRatio float64 `json:"sculpt_over_floor_read"`
+	// TickCPUPercent is Tick's share of one core at a 1 s interval.
+	TickCPUPercent float64 `json:"tick_cpu_percent_at_1s"`
+	// Idle is the mean number of processes per sculpt sweep that had not
+	// run since their last full read (only schedstat read).
+	Idle float64 `json:"idle_per_sweep"`
+	// ProcEntries is how many processes /proc listed (discovery reads them
+	// all, whatever it selects).
+	ProcEntries int `json:"proc_entries"`
+	// TickParts is Tick's CPU milliseconds per sweep by part: "discovery"
+	// and each collector's name (measured on the sweeping thread, so
+	// without the garbage collector's background work).
+	TickParts map[string]float64 `json:"tick_parts_ms"`
+	// Busy is the same measurement with N/10 of the processes busy.
+	Busy *BusyRun `json:"busy,omitempty"`
 	// SculptRatio and ProcfsRatio are CPU per sweep over the floor's: the
 	// median over rounds of the ratio within a round, which a burst of load
 	// from elsewhere on the machine moves less than a ratio of totals.
@@ -78,6 +113,34 @@ type ProfilerRun struct {
 	ProcfsCPUPercent float64 `json:"procfs_cpu_percent_at_1s"`
 	// AgentRSSBytes is this process's VmRSS after the measurement.
 	AgentRSSBytes uint64 `json:"agent_rss_bytes"`
+}
+
+// BusyRun measures N processes of which Busy spin (the rest sleep), with
+// a pause (ProfilerOptions.Pace) before every sweep so that each spinning
+// process runs between two sweeps.
+type BusyRun struct {
+	Busy            int     `json:"busy"`
+	Sweeps          int     `json:"sweeps"`
+	Floor           Cost    `json:"floor"`
+	FloorRead       Cost    `json:"floor_read"`
+	Sculpt          Cost    `json:"sculpt"`
+	Tick            Cost    `json:"tick"`
+	SculptRatio     float64 `json:"sculpt_over_floor"`
+	SculptReadRatio float64 `json:"sculpt_over_floor_read"`
+	SculptPercent   float64 `json:"sculpt_cpu_percent_at_1s"`
+	TickCPUPercent  float64 `json:"tick_cpu_percent_at_1s"`
+	Idle            float64 `json:"idle_per_sweep"`
+	// TickParts is as in ProfilerRun.
+	TickParts map[string]float64 `json:"tick_parts_ms"`
+}
+
+// perSweepMS turns CPU totals into milliseconds per sweep.
+func perSweepMS(parts map[string]time.Duration, sweeps int) map[string]float64 {
+	out := make(map[string]float64, len(parts))
+	for k, v := range parts {
+		out[k] = v.Seconds() * 1e3 / float64(max(sweeps, 1))
+	}
+	return out
 }
 
 // Machine describes where a benchmark ran.
@@ -115,6 +178,12 @@ func Profiler(ctx context.Context, opts ProfilerOptions, progress io.Writer) (*P
 	if len(opts.Command) == 0 {
 		opts.Command = []string{"/bin/sleep", "3600"}
 	}
+	if len(opts.BusyCommand) == 0 {
+		opts.BusyCommand = []string{"/usr/bin/nice", "-n", "19", "/bin/sh", "-c", "while :; do :; done"}
+	}
+	if opts.Pace <= 0 {
+		opts.Pace = 200 * time.Millisecond
+	}
 	for _, n := range opts.Ns {
 		if n < 1 {
 			return nil, fmt.Errorf("profiler benchmark: %d processes: want at least 1", n)
@@ -141,6 +210,201 @@ type method struct {
 	round []time.Duration // CPU per round
 }
 
+// sculptMethod sweeps ws with a ProcCollector through a Sampler and records
+// what each sweep read in plan (indexed by sweep within a round) for a
+// floorReplay, and the idle processes in idle.
+func sculptMethod(roots host.Roots, ws []workload.Workload, plan []telemetry.ProcReads, idle *int) (func(context.Context, int) error, func()) {
+	col := telemetry.NewProcCollector(roots, telemetry.DefaultProcOptions())
+	sampler := telemetry.NewSampler(time.Time{}, telemetry.UserHZ, col)
+	return func(ctx context.Context, sweep int) error {
+		r, err := sampler.Sweep(ctx, ws)
+		if err != nil {
+			return err
+		}
+		for _, rep := range r.Reports {
+			if rep.Err != nil {
+				return fmt.Errorf("sculpt sweep: %s: %w", rep.Name, rep.Err)
+			}
+		}
+		st := col.Stats()
+		if st.Failed > 0 {
+			return fmt.Errorf("sculpt sweep: %d of %d processes failed, last: %w", st.Failed, st.Processes, st.LastError)
+		}
+		if st.Gone > 0 {
+			return fmt.Errorf("sculpt sweep: %d of %d processes gone", st.Gone, st.Processes)
+		}
+		plan[sweep%len(plan)] = st.Reads
+		*idle += st.Idle
+		return nil
+	}, once(func() { _ = sampler.Close() })
+}
+
+// once returns a function that runs f the first time it is called.
+func once(f func()) func() {
+	done := false
+	return func() {
+		if !done {
+			done = true
+			f()
+		}
+	}
+}
+
+// tickMethod runs one agent tick: discovery of all of /proc selecting pids
+// (a tree workload each) and a sweep of the default collectors. It adds the
+// CPU time of each part (discovery and each collector, measured on the
+// calling thread) to parts.
+func tickMethod(roots host.Roots, pids []int, entries *int, parts map[string]time.Duration) (func(context.Context, int) error, func(), error) {
+	disc := workload.NewDiscoverer(roots, workload.Options{})
+	def, _, err := telemetry.NewDefaultSampler(roots, telemetry.DefaultOptions{})
+	if err != nil {
+		_ = disc.Close()
+		return nil, nil, fmt.Errorf("default sampler: %w", err)
+	}
+	boot, _ := telemetry.ReadBootTime(roots) // as NewDefaultSampler: zero when unknown
+	var cs []telemetry.Collector
+	for _, c := range def.Collectors() {
+		cs = append(cs, &timedCollector{Collector: c, parts: parts})
+	}
+	smp := telemetry.NewSampler(boot, telemetry.UserHZ, cs...)
+	sel := workload.Selector{PIDs: pids}
+	return func(ctx context.Context, _ int) error {
+			runtime.LockOSThread() // so that RUSAGE_THREAD times each part
+			defer runtime.UnlockOSThread()
+			t0 := threadCPU()
+			ws, err := disc.Discover(sel)
+			if err != nil {
+				return fmt.Errorf("tick: discover: %w", err)
+			}
+			parts["discovery"] += threadCPU() - t0
+			n := 0
+			for _, w := range ws {
+				n += len(w.Procs)
+			}
+			if n != len(pids) {
+				return fmt.Errorf("tick: discovered %d of the %d processes", n, len(pids))
+			}
+			if _, err := smp.Sweep(ctx, ws); err != nil {
+				return fmt.Errorf("tick: sweep: %w", err)
+			}
+			*entries = disc.Listed()
+			return nil
+		}, once(func() {
+			_ = def.Close() // closes the collectors smp wraps
+			_ = disc.Close()
+		}), nil
+}
+
+// timedCollector adds the CPU time of each Collect (of the calling thread)
+// to parts[Name()].
+type timedCollector struct {
+	telemetry.Collector
+	parts map[string]time.Duration
+}
+
+func (c *timedCollector) Collect(ctx context.Context, s *telemetry.Sample) error {
+	t0 := threadCPU()
+	err := c.Collector.Collect(ctx, s)
+	c.parts[c.Name()] += threadCPU() - t0
+	return err
+}
+
+// threadCPU returns the calling thread's user+system CPU time
+// (getrusage RUSAGE_THREAD), 0 when it cannot be read.
+func threadCPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_THREAD, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// measure runs methods in interleaved rounds of sweepsPerRound sweeps
+// (rotating which goes first) until the first has used minCPU and minRounds
+// rounds are done, pausing pace before every sweep; it returns the number of
+// sweeps per method and fills each method's cost.
+func measure(ctx context.Context, methods []*method, minCPU time.Duration, minRounds int, pace time.Duration, progress io.Writer) (int, error) {
+	sweep := 0
+	for round := 0; ; round++ {
+		for k := range methods {
+			m := methods[(round+k)%len(methods)] // rotate who goes first
+			var cpu time.Duration
+			for s := 0; s < sweepsPerRound; s++ {
+				if pace > 0 {
+					select {
+					case <-ctx.Done():
+						return sweep, ctx.Err()
+					case <-time.After(pace):
+					}
+				}
+				cpu0, err := cpuTime()
+				if err != nil {
+					return sweep, err
+				}
+				t0 := time.Now()
+				if err := m.sweep(ctx, sweep+s); err != nil {
+					return sweep, err
+				}
+				m.wall += time.Since(t0)
+				cpu1, err := cpuTime()
+				if err != nil {
+					return sweep, err
+				}
+				cpu += cpu1 - cpu0
+			}
+			m.cpu += cpu
+			m.round = append(m.round, cpu)
+		}
+		sweep += sweepsPerRound
+		if (methods[0].cpu >= minCPU && round+1 >= minRounds) || round >= 10000 {
+			break
+		}
+		if round%10 == 9 {
+			var parts []string
+			for _, m := range methods {
+				parts = append(parts, fmt.Sprintf("%s %v", m.name, m.cpu.Round(time.Millisecond)))
+			}
+			fmt.Fprintf(progress, "  %d sweeps: %s of CPU\n", sweep, strings.Join(parts, ", "))
+		}
+	}
+	for _, m := range methods {
+		m.cost.CPUSecPerSweep = m.cpu.Seconds() / float64(sweep)
+		m.cost.WallSecPerSweep = m.wall.Seconds() / float64(sweep)
+		fmt.Fprintf(progress, "  %-10s %8.3f ms CPU per sweep (%d sweeps)\n", m.name, m.cost.CPUSecPerSweep*1e3, sweep)
+	}
+	return sweep, nil
+}
+
+// warmUp runs one round of each method, not counted: first reads, cache
+// fill, the idle skip's first full reads. Sculpt goes first so that the
+// replaying floor has a plan.
+func warmUp(ctx context.Context, methods []*method) error {
+	for _, m := range methods {
+		for s := 0; s < sweepsPerRound; s++ {
+			if err := m.sweep(ctx, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// workloadsOf makes one tree workload per process.
+func workloadsOf(roots host.Roots, name string, pids []int) ([]workload.Workload, error) {
+	ws := make([]workload.Workload, 0, len(pids))
+	for i, pid := range pids {
+		start, err := startTime(roots, pid)
+		if err != nil {
+			return nil, err
+		}
+		ws = append(ws, workload.Workload{
+			ID: "bench:" + strconv.Itoa(i), Name: name, Kind: workload.KindTree,
+			Procs: []workload.Proc{{PID: pid, StartTime: start}},
+		})
+	}
+	return ws, nil
+}
+
 func profileN(ctx context.Context, opts ProfilerOptions, n int, progress io.Writer) (run ProfilerRun, err error) {
 	fmt.Fprintf(progress, "starting %d processes (%s)\n", n, strings.Join(opts.Command, " "))
 	procs, err := startProcesses(ctx, opts.Command, n)
@@ -153,109 +417,135 @@ func profileN(ctx context.Context, opts ProfilerOptions, n int, progress io.Writ
 	if err != nil {
 		return run, err
 	}
-	ws := make([]workload.Workload, 0, n)
 	pids := make([]int, 0, n)
-	for i, c := range procs {
-		pid := c.Process.Pid
-		start, err := startTime(opts.Roots, pid)
-		if err != nil {
-			return run, err
-		}
-		ws = append(ws, workload.Workload{
-			ID: "bench:" + strconv.Itoa(i), Name: opts.Command[0], Kind: workload.KindTree,
-			Procs: []workload.Proc{{PID: pid, StartTime: start}},
-		})
-		pids = append(pids, pid)
+	for _, c := range procs {
+		pids = append(pids, c.Process.Pid)
+	}
+	ws, err := workloadsOf(opts.Roots, opts.Command[0], pids)
+	if err != nil {
+		return run, err
 	}
 
 	run.N = n
-	floor := newFloorReader(opts.Roots, pids)
-	col := telemetry.NewProcCollector(opts.Roots, telemetry.DefaultProcOptions())
-	sampler := telemetry.NewSampler(time.Time{}, telemetry.UserHZ, col)
 	fs, err := procfs.NewFS(opts.Roots.Proc)
 	if err != nil {
 		return run, fmt.Errorf("procfs at %s: %w", opts.Roots.Proc, err)
 	}
+	floor := newFloorReader(opts.Roots, pids)
+	plan := make([]telemetry.ProcReads, sweepsPerRound)
+	replay := newFloorReplay(opts.Roots, pids, plan)
+	defer replay.close()
+	idle := 0
+	sculpt, closeSculpt := sculptMethod(opts.Roots, ws, plan, &idle)
+	defer closeSculpt()
+	parts := make(map[string]time.Duration)
+	tick, closeTick, err := tickMethod(opts.Roots, pids, &run.ProcEntries, parts)
+	if err != nil {
+		return run, err
+	}
+	defer closeTick()
 	peer := &procfsPeer{fs: fs, roots: opts.Roots, pids: pids}
 	methods := []*method{
+		{name: "sculpt", sweep: sculpt, cost: &run.Sculpt},
 		{name: "floor", sweep: floor.sweep, cost: &run.Floor},
-		{name: "sculpt", cost: &run.Sculpt, sweep: func(ctx context.Context, _ int) error {
-			r, err := sampler.Sweep(ctx, ws)
-			if err != nil {
-				return err
-			}
-			for _, rep := range r.Reports {
-				if rep.Err != nil {
-					return fmt.Errorf("sculpt sweep: %s: %w", rep.Name, rep.Err)
-				}
-			}
-			st := col.Stats()
-			if st.Failed > 0 {
-				return fmt.Errorf("sculpt sweep: %d of %d processes failed, last: %w", st.Failed, st.Processes, st.LastError)
-			}
-			if st.Gone > 0 {
-				return fmt.Errorf("sculpt sweep: %d of %d processes gone", st.Gone, st.Processes)
-			}
-			return nil
-		}},
+		{name: "floor-read", sweep: replay.sweep, cost: &run.FloorRead},
 		{name: "procfs", sweep: peer.sweep, cost: &run.Procfs},
+		{name: "tick", sweep: tick, cost: &run.Tick},
 	}
-	// One warm-up round each (first reads, cache fill), not counted.
-	for _, m := range methods {
-		for s := 0; s < sweepsPerRound; s++ {
-			if err := m.sweep(ctx, s); err != nil {
-				return run, err
-			}
-		}
+	if err := warmUp(ctx, methods); err != nil {
+		return run, err
 	}
-	fmt.Fprintf(progress, "measuring %d processes: floor, sculpt, procfs in interleaved rounds of %d sweeps until each has used %v of CPU\n",
+	idle = 0
+	clear(parts)
+	fmt.Fprintf(progress, "measuring %d processes: sculpt, floor, floor-read, procfs, tick in interleaved rounds of %d sweeps until each has used %v of CPU\n",
 		n, sweepsPerRound, opts.MinCPU)
-	sweep := 0
-	for round := 0; ; round++ {
-		for k := range methods {
-			m := methods[(round+k)%len(methods)] // rotate who goes first
-			cpu0, err := cpuTime()
-			if err != nil {
-				return run, err
-			}
-			t0 := time.Now()
-			for s := 0; s < sweepsPerRound; s++ {
-				if err := m.sweep(ctx, sweep+s); err != nil {
-					return run, err
-				}
-			}
-			m.wall += time.Since(t0)
-			cpu1, err := cpuTime()
-			if err != nil {
-				return run, err
-			}
-			m.cpu += cpu1 - cpu0
-			m.round = append(m.round, cpu1-cpu0)
-		}
-		sweep += sweepsPerRound
-		done := true
-		for _, m := range methods {
-			done = done && m.cpu >= opts.MinCPU
-		}
-		if (done && round+1 >= opts.MinRounds) || round >= 10000 {
-			break
-		}
-		if round%10 == 9 {
-			fmt.Fprintf(progress, "  %d sweeps: floor %v, sculpt %v, procfs %v of CPU\n", sweep, methods[0].cpu, methods[1].cpu, methods[2].cpu)
-		}
+	if run.Sweeps, err = measure(ctx, methods, opts.MinCPU, opts.MinRounds, 0, progress); err != nil {
+		return run, err
 	}
-	run.Sweeps = sweep
-	for _, m := range methods {
-		m.cost.CPUSecPerSweep = m.cpu.Seconds() / float64(sweep)
-		m.cost.WallSecPerSweep = m.wall.Seconds() / float64(sweep)
-		fmt.Fprintf(progress, "  %-6s %8.3f ms CPU per sweep (%d sweeps)\n", m.name, m.cost.CPUSecPerSweep*1e3, sweep)
-	}
-	run.SculptRatio = medianRatio(methods[1].round, methods[0].round)
-	run.ProcfsRatio = medianRatio(methods[2].round, methods[0].round)
+	run.SculptRatio = medianRatio(methods[0].round, methods[1].round)
+	run.SculptReadRatio = medianRatio(methods[0].round, methods[2].round)
+	run.ProcfsRatio = medianRatio(methods[3].round, methods[1].round)
 	run.SculptCPUPercent = run.Sculpt.CPUSecPerSweep * 100
 	run.ProcfsCPUPercent = run.Procfs.CPUSecPerSweep * 100
-	run.AgentRSSBytes, err = selfRSS(opts.Roots)
+	run.TickCPUPercent = run.Tick.CPUSecPerSweep * 100
+	run.Idle = float64(idle) / float64(run.Sweeps)
+	run.TickParts = perSweepMS(parts, run.Sweeps)
+	if run.AgentRSSBytes, err = selfRSS(opts.Roots); err != nil {
+		return run, err
+	}
+	if opts.NoBusy {
+		return run, nil
+	}
+	closeSculpt()
+	closeTick()
+	replay.close()
+	run.Busy, err = profileBusy(ctx, opts, pids, progress)
 	return run, err
+}
+
+// profileBusy replaces a tenth of the sleeping processes (at least one) by
+// busy loops and measures sculpt, both floors and the tick again, pausing
+// before every sweep.
+func profileBusy(ctx context.Context, opts ProfilerOptions, sleepers []int, progress io.Writer) (busy *BusyRun, err error) {
+	nb := max(1, len(sleepers)/10)
+	fmt.Fprintf(progress, "starting %d busy processes (%s)\n", nb, strings.Join(opts.BusyCommand, " "))
+	procs, err := startProcesses(ctx, opts.BusyCommand, nb)
+	defer func() {
+		stopErr := stopProcesses(procs)
+		if err == nil && stopErr != nil {
+			err = stopErr
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	pids := slices.Clone(sleepers[:len(sleepers)-nb])
+	for _, c := range procs {
+		pids = append(pids, c.Process.Pid)
+	}
+	// nice execs the shell in place: same PID, same start time.
+	ws, err := workloadsOf(opts.Roots, "mixed", pids)
+	if err != nil {
+		return nil, err
+	}
+	b := &BusyRun{Busy: nb}
+	floor := newFloorReader(opts.Roots, pids)
+	plan := make([]telemetry.ProcReads, sweepsPerRound)
+	replay := newFloorReplay(opts.Roots, pids, plan)
+	defer replay.close()
+	idle := 0
+	sculpt, closeSculpt := sculptMethod(opts.Roots, ws, plan, &idle)
+	defer closeSculpt()
+	var entries int
+	parts := make(map[string]time.Duration)
+	tick, closeTick, err := tickMethod(opts.Roots, pids, &entries, parts)
+	if err != nil {
+		return nil, err
+	}
+	defer closeTick()
+	methods := []*method{
+		{name: "sculpt", sweep: sculpt, cost: &b.Sculpt},
+		{name: "floor", sweep: floor.sweep, cost: &b.Floor},
+		{name: "floor-read", sweep: replay.sweep, cost: &b.FloorRead},
+		{name: "tick", sweep: tick, cost: &b.Tick},
+	}
+	if err := warmUp(ctx, methods); err != nil {
+		return nil, err
+	}
+	idle = 0
+	clear(parts)
+	fmt.Fprintf(progress, "measuring %d processes, %d busy: sculpt, floor, floor-read, tick, %v before each sweep, %d rounds\n",
+		len(pids), nb, opts.Pace, opts.MinRounds)
+	if b.Sweeps, err = measure(ctx, methods, 0, opts.MinRounds, opts.Pace, progress); err != nil {
+		return nil, err
+	}
+	b.SculptRatio = medianRatio(methods[0].round, methods[1].round)
+	b.SculptReadRatio = medianRatio(methods[0].round, methods[2].round)
+	b.SculptPercent = b.Sculpt.CPUSecPerSweep * 100
+	b.TickCPUPercent = b.Tick.CPUSecPerSweep * 100
+	b.Idle = float64(idle) / float64(b.Sweeps)
+	b.TickParts = perSweepMS(parts, b.Sweeps)
+	return b, nil
 }
 
 // medianRatio returns the median over rounds of a[i]/b[i] (0 when b[i] is 0
@@ -491,4 +781,118 @@ func (p *procfsPeer) sweep(ctx context.Context, sweep int) error {
 		}
 	}
 	return nil
+}
+
+// floorReplay reads, each sweep, exactly as many of each file as the
+// collector read in the sweep with the same index in its last round
+// (plan), spread over the processes in turn, with the collector's system
+// calls: pread(2) of a held schedstat descriptor; openat(2) relative to a
+// held /proc/PID descriptor, one read, close for the others. It parses
+// nothing.
+type floorReplay struct {
+	roots  host.Roots
+	pids   []int
+	dirfds []int
+	sched  []int
+	plan   []telemetry.ProcReads
+	buf    []byte
+	off    int
+}
+
+func newFloorReplay(roots host.Roots, pids []int, plan []telemetry.ProcReads) *floorReplay {
+	f := &floorReplay{roots: roots, pids: pids, plan: plan, buf: make([]byte, 64<<10),
+		dirfds: make([]int, len(pids)), sched: make([]int, len(pids))}
+	for i := range pids {
+		f.dirfds[i], f.sched[i] = -1, -1
+	}
+	return f
+}
+
+func (f *floorReplay) close() {
+	for i := range f.pids {
+		for _, fd := range []*int{&f.dirfds[i], &f.sched[i]} {
+			if *fd >= 0 {
+				_ = unix.Close(*fd)
+				*fd = -1
+			}
+		}
+	}
+}
+
+// dir returns the held /proc/PID descriptor of process i.
+func (f *floorReplay) dir(i int) (int, error) {
+	if f.dirfds[i] < 0 {
+		path := f.roots.ProcPath(strconv.Itoa(f.pids[i]))
+		fd, err := unix.Open(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, fmt.Errorf("floor-read: open %s: %w", path, err)
+		}
+		f.dirfds[i] = fd
+	}
+	return f.dirfds[i], nil
+}
+
+func (f *floorReplay) sweep(ctx context.Context, sweep int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p := f.plan[sweep%len(f.plan)]
+	n := len(f.pids)
+	// schedstat: pread of a held descriptor.
+	for j := 0; j < p.Schedstat; j++ {
+		i := (f.off + j) % n
+		if f.sched[i] < 0 {
+			dirfd, err := f.dir(i)
+			if err != nil {
+				return err
+			}
+			if f.sched[i], err = unix.Openat(dirfd, "schedstat", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+				return fmt.Errorf("floor-read: open schedstat of %d: %w", f.pids[i], err)
+			}
+		}
+		if _, err := unix.Pread(f.sched[i], f.buf, 0); err != nil {
+			return fmt.Errorf("floor-read: read schedstat of %d: %w", f.pids[i], err)
+		}
+	}
+	for _, file := range [...]struct {
+		name      string
+		count     int
+		oneRecord bool
+	}{{"stat", p.Stat, true}, {"status", p.Status, true}, {"sched", p.Sched, true}, {"io", p.IO, true},
+		{"smaps_rollup", p.Smaps, true}, {"numa_maps", p.NUMAMaps, false}} {
+		for j := 0; j < file.count; j++ {
+			i := (f.off + j) % n
+			dirfd, err := f.dir(i)
+			if err != nil {
+				return err
+			}
+			if err := readOne(dirfd, f.buf, f.pids[i], file.name, file.oneRecord); err != nil {
+				return err
+			}
+		}
+	}
+	f.off = (f.off + max(p.Stat, 1)) % n
+	return nil
+}
+
+// readOne opens name relative to dirfd, reads it into buf (a single-record
+// seq_file ends at the first short read) and closes it.
+func readOne(dirfd int, buf []byte, pid int, name string, oneRecord bool) error {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("floor-read: open %d/%s: %w", pid, name, err)
+	}
+	defer func() { _ = unix.Close(fd) }() // a read-only procfs file: nothing to flush
+	for {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("floor-read: read %d/%s: %w", pid, name, err)
+		}
+		if n == 0 || (oneRecord && n < len(buf)) {
+			return nil
+		}
+	}
 }

@@ -29,12 +29,16 @@ type NetOptions struct {
 
 // NetStats says what the last sweep of the network collector did.
 type NetStats struct {
-	Namespaces      int           `json:"namespaces"`        // network namespaces read
-	ScannedProcs    int           `json:"scanned_processes"` // processes whose fds were listed in the last scan
-	ScannedFDs      int           `json:"scanned_fds"`
-	FDScanDuration  time.Duration `json:"fd_scan_ns"`
-	UnixPeers       bool          `json:"unix_peers"`                  // unix socket peers resolved (sock_diag)
-	UnixPeersReason string        `json:"unix_peers_reason,omitempty"` // why not
+	Namespaces     int           `json:"namespaces"`        // network namespaces read
+	ScannedProcs   int           `json:"scanned_processes"` // processes whose fds were listed in the last scan
+	ScannedFDs     int           `json:"scanned_fds"`
+	FDScanDuration time.Duration `json:"fd_scan_ns"`
+	// ReusedProcs are the processes of the last scan that had not run since
+	// the scan before (same RunTimeSec): their fd tables were not listed
+	// again but taken from that scan.
+	ReusedProcs     int    `json:"reused_processes"`
+	UnixPeers       bool   `json:"unix_peers"`                  // unix socket peers resolved (sock_diag)
+	UnixPeersReason string `json:"unix_peers_reason,omitempty"` // why not
 }
 
 // NetCollector reads network namespaces, sockets and pipes.
@@ -50,6 +54,12 @@ type NetStats struct {
 // SocketsTCP, SocketsUnix, Pipes (distinct inodes each) and SockQueueBytes
 // (tx+rx queues of its TCP and UDP sockets).
 //
+// A process whose RunTimeSec (from the procfs collector, which runs first)
+// is unchanged since the last scan has not run, so it cannot have opened,
+// closed or received a descriptor: its fd table is not listed again, the
+// last listing is reused (Stats().ReusedProcs); the socket tables, queues
+// and peers are still computed afresh from it.
+//
 // Peers (Sample.AddPeer, weight = number of channels): a pipe held by
 // processes of two workloads; a TCP connection whose two ends are in the same
 // namespace (loopback) and owned by two workloads; a connected unix socket
@@ -61,8 +71,14 @@ type NetCollector struct {
 	opts   NetOptions
 	sweeps int
 	last   map[ProcKey]Values // socket gauges of the last scan
-	peers  map[[2]string]float64
-	stats  NetStats
+	// fds holds, per process, what the last scan listed in its fd table and
+	// the process's run time then (ProcSample RunTimeSec).
+	fds map[ProcKey]scannedFDs
+	// nsOfProc caches each process's network namespace with its run time
+	// then: a process changes namespace only by running (setns, unshare).
+	nsOfProc map[ProcKey]procNS
+	peers    map[[2]string]float64
+	stats    NetStats
 }
 
 var _ Collector = (*NetCollector)(nil)
@@ -144,12 +160,30 @@ func (c *NetCollector) Collect(ctx context.Context, s *Sample) error {
 	}
 	groups := make(map[uint64]*nsGroup)
 	var order []uint64
+	if c.nsOfProc == nil {
+		c.nsOfProc = make(map[ProcKey]procNS)
+	}
 	for i := range s.Workloads {
 		wl := &s.Workloads[i]
 		for _, p := range wl.Procs {
-			ns := w.nsOf(p.PID)
+			key := ProcKey{p.PID, p.StartTime}
+			var ns uint64
+			run, hasRun := 0.0, false
+			if ps := s.Procs[key]; ps != nil {
+				run, hasRun = ps.Get(RunTimeSec)
+			}
+			if old, ok := c.nsOfProc[key]; ok && hasRun && old.run == run {
+				ns = old.ns
+				w.ns[p.PID] = ns
+			} else {
+				ns = w.nsOf(p.PID)
+			}
 			if ns == 0 {
+				delete(c.nsOfProc, key)
 				continue // gone
+			}
+			if hasRun {
+				c.nsOfProc[key] = procNS{run: run, ns: ns, seen: c.sweeps}
 			}
 			g := groups[ns]
 			if g == nil {
@@ -189,6 +223,11 @@ func (c *NetCollector) Collect(ctx context.Context, s *Sample) error {
 		}
 	}
 	c.stats.Namespaces = len(order)
+	for key, e := range c.nsOfProc {
+		if e.seen != c.sweeps {
+			delete(c.nsOfProc, key)
+		}
+	}
 
 	if c.sweeps%c.opts.FDScanEvery == 0 {
 		if err := w.scan(ctx, s); err != nil {
@@ -205,6 +244,23 @@ func (c *NetCollector) Collect(ctx context.Context, s *Sample) error {
 		s.AddPeer(e[0], e[1], n)
 	}
 	return errors.Join(errs...)
+}
+
+// procNS is a process's network namespace inode and its RunTimeSec when
+// read.
+type procNS struct {
+	run  float64
+	ns   uint64
+	seen int // the sweep that last used it
+}
+
+// scannedFDs is one process's fd table as a scan found it.
+type scannedFDs struct {
+	run   float64 // RunTimeSec when it was listed
+	ns    uint64
+	nfds  int
+	socks []uint64
+	pipes []pipeEnd
 }
 
 // procFDs is what one process holds.
@@ -229,12 +285,29 @@ func (w *netSweep) scan(ctx context.Context, s *Sample) error {
 	c := w.c
 	start := time.Now()
 	var procs []procFDs
-	nfds := 0
+	nfds, reused := 0, 0
+	fds := make(map[ProcKey]scannedFDs, len(s.Procs))
 	for key, ps := range s.Procs {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		pf := procFDs{key: key, workload: ps.Workload}
+		// A process that has not run since the last scan cannot have
+		// opened, closed or received a descriptor, nor changed namespace:
+		// reuse that scan's listing. (The exception: a process sharing its
+		// fd table with another through clone(CLONE_FILES) without being
+		// its thread, which no common program does.) RunTimeSec comes from
+		// the procfs collector, which runs first; without it the table is
+		// listed.
+		run, hasRun := ps.Get(RunTimeSec)
+		if old, ok := c.fds[key]; ok && hasRun && old.run == run {
+			pf.ns, pf.socks, pf.pipes = old.ns, old.socks, old.pipes
+			fds[key] = old
+			nfds += old.nfds
+			reused++
+			procs = append(procs, pf)
+			continue
+		}
 		n, err := w.listFDs(key.PID, &pf)
 		if err != nil {
 			continue // gone or not ours to read: its gauges stay absent
@@ -242,9 +315,14 @@ func (w *netSweep) scan(ctx context.Context, s *Sample) error {
 		nfds += n
 		pf.ns = w.nsOf(key.PID)
 		procs = append(procs, pf)
+		if hasRun {
+			fds[key] = scannedFDs{run: run, ns: pf.ns, nfds: n, socks: pf.socks, pipes: pf.pipes}
+		}
 	}
+	c.fds = fds
 	c.stats.ScannedProcs = len(procs)
 	c.stats.ScannedFDs = nfds
+	c.stats.ReusedProcs = reused
 
 	var errs []error
 	owner := make(map[uint64]string) // socket inode -> workload

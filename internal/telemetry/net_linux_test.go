@@ -378,3 +378,100 @@ func TestNetOwnNamespaceReal(t *testing.T) {
 	wantVal(t, "iso (only lo)", s.Groups["iso"], NetTxBytes, 0)
 	wantVal(t, "host", s.Groups["host"], NetNSShared, 1)
 }
+
+// TestNetCollectorIdleReuse checks that a process whose run time did not
+// change since the last scan keeps that scan's fd listing, and that one whose
+// run time changed is listed again.
+func TestNetCollectorIdleReuse(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "net", "proc"))); err != nil {
+		t.Fatal(err)
+	}
+	c := NewNetCollector(host.Roots{Proc: dir}, NetOptions{unixPeers: func() (map[uint64]uint64, error) { return nil, nil }})
+	sweep := func(run float64) float64 {
+		t.Helper()
+		s := netFixtureSample()
+		for _, ps := range s.Procs {
+			ps.Set(RunTimeSec, run)
+		}
+		if err := c.Collect(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+		v, ok := s.Procs[ProcKey{100, 1}].Get(Pipes)
+		if !ok {
+			t.Fatal("pipes of pid 100 absent")
+		}
+		return v
+	}
+	if got := sweep(1); got != 1 {
+		t.Fatalf("first scan: pipes = %v, want 1", got)
+	}
+	// The pipe is closed, but the process (per its run time) did not run:
+	// the listing is reused.
+	if err := os.Remove(filepath.Join(dir, "100", "fd", "3")); err != nil {
+		t.Fatal(err)
+	}
+	if got := sweep(1); got != 1 {
+		t.Errorf("same run time: pipes = %v, want the reused 1", got)
+	}
+	if st := c.Stats(); st.ReusedProcs != 3 {
+		t.Errorf("ReusedProcs = %d, want 3 (pids 100, 200, 300)", st.ReusedProcs)
+	}
+	if got := sweep(2); got != 0 {
+		t.Errorf("run time changed: pipes = %v, want 0", got)
+	}
+	if st := c.Stats(); st.ReusedProcs != 0 {
+		t.Errorf("ReusedProcs = %d after every process ran, want 0", st.ReusedProcs)
+	}
+}
+
+// TestNetCollectorNamespaceCache moves pid 100 (workload a) into the
+// namespace of pid 300 (workload c) between sweeps: while its run time is
+// unchanged the collector keeps the namespace it read (a process cannot
+// change namespace without running), so c's stays its own; once a's run
+// time changes, the link is read again and c's namespace is shared.
+func TestNetCollectorNamespaceCache(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "net", "proc"))); err != nil {
+		t.Fatal(err)
+	}
+	c := NewNetCollector(host.Roots{Proc: dir}, NetOptions{unixPeers: func() (map[uint64]uint64, error) { return nil, nil }})
+	sharedC := func(runA float64) float64 {
+		t.Helper()
+		s := netFixtureSample()
+		for key, ps := range s.Procs {
+			ps.Set(RunTimeSec, 1)
+			if key.PID == 100 {
+				ps.Set(RunTimeSec, runA)
+			}
+		}
+		if err := c.Collect(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+		v, ok := s.Groups["c"].Get(NetNSShared)
+		if !ok {
+			t.Fatal("netns_shared of c absent")
+		}
+		return v
+	}
+	if got := sharedC(1); got != 0 {
+		t.Fatalf("c alone in its namespace: netns_shared %v, want 0", got)
+	}
+	target, err := os.Readlink(filepath.Join(dir, "300", "ns", "net"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "100", "ns", "net")
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if got := sharedC(1); got != 0 {
+		t.Errorf("a's run time unchanged: c's netns_shared %v, want 0 (a's namespace cached)", got)
+	}
+	if got := sharedC(2); got != 1 {
+		t.Errorf("a ran: c's netns_shared %v, want 1 (a read again, now in c's namespace)", got)
+	}
+}

@@ -3,10 +3,13 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -35,22 +38,35 @@ type ProcOptions struct {
 	// thread without running), and only schedstat is read; the values of
 	// the other files are re-emitted. Gauges that do change while a process
 	// sleeps (VmRSS through reclaim or swap) are read again every this many
-	// sweeps anyway: 0 means 10, negative turns the idle skip off (every
+	// sweeps anyway: 0 means 30, negative turns the idle skip off (every
 	// file read every sweep). smaps_rollup and numa_maps keep their own
-	// cadences.
+	// cadences unless IdleSlowFiles.
 	IdleRefreshEvery int
+	// IdleSlowFiles extends the idle skip to smaps_rollup and numa_maps: an
+	// idle process's are read at its next full read (its refresh, or when it
+	// runs) once due, instead of on their own cadence. Their gauges (PSS,
+	// anonymous and swapped memory, pages per node) change without the
+	// process running only through reclaim, swap-out, page migration or
+	// other processes mapping or unmapping shared pages. DefaultProcOptions
+	// and the zero ProcOptions turn it on; a ProcOptions with any field set
+	// has it as given.
+	IdleSlowFiles bool
 }
 
 // DefaultProcOptions reads smaps_rollup every 5 sweeps, numa_maps every 10
-// and sched every sweep, with the idle skip refreshing every 10 sweeps.
+// and sched every sweep, each only when the process ran since, with a full
+// read of an idle process every 30 sweeps.
 func DefaultProcOptions() ProcOptions {
-	return ProcOptions{SmapsEvery: 5, NUMAEvery: 10, IdleRefreshEvery: 10}
+	return ProcOptions{SmapsEvery: 5, NUMAEvery: 10, IdleRefreshEvery: 30, IdleSlowFiles: true}
 }
 
 // withDefaults resolves zero cadences to the defaults and negative ones to 0
 // (off).
 func (o ProcOptions) withDefaults() ProcOptions {
 	d := DefaultProcOptions()
+	if o == (ProcOptions{}) {
+		return d
+	}
 	if o.SmapsEvery == 0 {
 		o.SmapsEvery = d.SmapsEvery
 	}
@@ -68,17 +84,26 @@ func (o ProcOptions) withDefaults() ProcOptions {
 
 // ProcStats counts what happened to the processes of the last sweep.
 type ProcStats struct {
-	Sweeps    uint64 // sweeps so far
-	Processes int    // processes asked for in the last sweep
-	Gone      int    // of them, exited (or their PID reused) before they could be read
-	Failed    int    // of them, with at least one file that could not be read or parsed
-	Denied    int    // of them, with at least one file we may not read (EACCES/EPERM)
-	Idle      int    // of them, not run since their last full read: only schedstat read
-	HeldFDs   int    // descriptors kept open between sweeps after the sweep
-	LastError error  // the last read or parse error, naming the file and field
+	Sweeps    uint64    // sweeps so far
+	Processes int       // processes asked for in the last sweep
+	Gone      int       // of them, exited (or their PID reused) before they could be read
+	Failed    int       // of them, with at least one file that could not be read or parsed
+	Denied    int       // of them, with at least one file we may not read (EACCES/EPERM)
+	Idle      int       // of them, not run since their last full read: only schedstat read
+	HeldFDs   int       // descriptors this collector keeps open between sweeps
+	Reads     ProcReads // files read in the last sweep
+	LastError error     // the last read or parse error, naming the file and field
 	// NUMAError says why the NUMA metrics are off when the node topology
 	// could not be read; nil otherwise.
 	NUMAError error
+}
+
+// ProcReads counts the files one sweep read, by name (a benchmark replays
+// them to measure the floor of what the collector read).
+type ProcReads struct {
+	Stat, Status, Schedstat, Sched, IO int // /proc/PID/<name>
+	Smaps, NUMAMaps                    int // smaps_rollup, numa_maps
+	Task                               int // /proc/PID/task/TID/{status,schedstat,sched}
 }
 
 // ProcCollector reads the per-process files of procfs for every process of
@@ -94,9 +119,9 @@ type ProcStats struct {
 // Every file of a process is opened relative to one descriptor of its
 // /proc/PID directory, whose stat field 22 (starttime) must equal the
 // ProcKey's StartTime (when non-zero): a reused PID is treated as gone.
-// Between sweeps the collector keeps that directory and the process's stat,
-// status, schedstat, sched and io open and rereads them with pread(2) at
-// offset 0 (the kernel regenerates the text; no path lookup, no open). An
+// Between sweeps the collector keeps that directory and the process's
+// schedstat open, and rereads schedstat with pread(2) at offset 0 (the
+// kernel regenerates the text; no path lookup, no open). An
 // open /proc/PID descriptor stays tied to its process: once it exits, reads
 // fail with ESRCH (and opens relative to the directory with ENOENT), also
 // when its PID has been reused, so a held descriptor never reads another
@@ -139,6 +164,8 @@ type ProcCollector struct {
 	local   cpuSet
 	held    int // descriptors held open between sweeps
 	maxHeld int
+	reads   ProcReads
+	localOK bool // c.local was computed by the last full read
 }
 
 // Indexes of the descriptors a procCache holds.
@@ -181,7 +208,10 @@ type procCache struct {
 	readNUMA  bool
 }
 
-var _ Collector = (*ProcCollector)(nil)
+var (
+	_ Collector = (*ProcCollector)(nil)
+	_ Closer    = (*ProcCollector)(nil)
+)
 
 // NewProcCollector returns a collector reading the proc files under
 // roots.Proc. It reads the CPUs of each NUMA node from
@@ -279,8 +309,8 @@ func (c *ProcCollector) localNodes(allowed []byte) error {
 
 // procResult says how reading one process went.
 type procResult struct {
-	gone, failed, denied bool
-	err                  error
+	gone, failed, denied, idle bool
+	err                        error
 }
 
 // note records in res what err from the file name of process pid means:
@@ -305,6 +335,7 @@ func (c *ProcCollector) note(res *procResult, pid int, name string, err error) {
 // Stats counts the rest.
 func (c *ProcCollector) Collect(ctx context.Context, s *Sample) error {
 	c.sweep++
+	c.reads = ProcReads{}
 	st := ProcStats{Sweeps: c.sweep, Processes: len(s.Procs)}
 	i := 0
 	for key, ps := range s.Procs {
@@ -325,12 +356,18 @@ func (c *ProcCollector) Collect(ctx context.Context, s *Sample) error {
 		if res.denied {
 			st.Denied++
 		}
+		if res.idle {
+			st.Idle++
+		}
 	}
 	for key, e := range c.cache {
 		if e.seen != c.sweep {
+			c.release(e)
 			delete(c.cache, key)
 		}
 	}
+	st.HeldFDs = c.held
+	st.Reads = c.reads
 	c.stats = st
 	if st.Failed > 0 && st.Failed == st.Processes {
 		return fmt.Errorf("procfs: all %d processes failed, last: %w", st.Failed, st.LastError)
@@ -350,28 +387,257 @@ var (
 	fileTask      = []byte("task\x00")
 )
 
+// Close closes the files the collector keeps open between sweeps and
+// forgets its per-process state; the collector stays usable. It implements
+// Closer and never fails.
+func (c *ProcCollector) Close() error {
+	for key, e := range c.cache {
+		c.release(e)
+		delete(c.cache, key)
+	}
+	return nil
+}
+
+// release closes the descriptors e holds.
+func (c *ProcCollector) release(e *procCache) {
+	for i, fd := range e.fds {
+		if fd >= 0 {
+			closeFD(int(fd))
+			c.held--
+			heldTotal.Add(-1)
+			e.fds[i] = -1
+		}
+	}
+}
+
+// hold keeps fd open in e.fds[i] when the budget allows and reports whether
+// it did; the caller closes fd otherwise.
+func (c *ProcCollector) hold(e *procCache, i int, fd int) bool {
+	if heldTotal.Load() >= int64(c.maxHeld) || fd > 1<<31-1 {
+		return false
+	}
+	heldTotal.Add(1)
+	e.fds[i] = int32(fd)
+	c.held++
+	return true
+}
+
+// heldTotal counts the descriptors held by every ProcCollector of the
+// program, which share one budget (procHeldLimit).
+var heldTotal atomic.Int64
+
+// readHeld reads the file name of the process through its held descriptor
+// i, opening it (relative to dirfd) and holding it when it is not held yet.
+// Only schedstat, which the idle skip reads every sweep, is held: holding
+// stat, status, sched and io too would save a running process about 10 µs
+// per sweep for four more descriptors per process, which several
+// collectors, the discoverer and perf events over a thousand processes
+// cannot all afford under a 20000-descriptor limit. The result is valid
+// until the next read.
+func (c *ProcCollector) readHeld(e *procCache, i, dirfd int, name []byte) ([]byte, error) {
+	switch i {
+	case hStat:
+		c.reads.Stat++
+	case hStatus:
+		c.reads.Status++
+	case hSchedstat:
+		c.reads.Schedstat++
+	case hSched:
+		c.reads.Sched++
+	case hIO:
+		c.reads.IO++
+	}
+	if fd := e.fds[i]; fd >= 0 {
+		return c.r.pread(int(fd), true)
+	}
+	if i != hSchedstat {
+		return c.r.read(dirfd, name, true)
+	}
+	fd, err := openat(dirfd, name, unix.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	b, err := c.r.pread(fd, true)
+	if err != nil || !c.hold(e, i, fd) {
+		closeFD(fd)
+	}
+	return b, err
+}
+
 // collect reads one process into ps.
 func (c *ProcCollector) collect(key ProcKey, ps *ProcSample) procResult {
 	var res procResult
 	r := c.r
 	pid := key.PID
-	dirfd, err := openat(unix.AT_FDCWD, r.cpath(c.roots.Proc+"/", pid, ""), unix.O_PATH|unix.O_DIRECTORY)
-	if err != nil {
-		c.note(&res, pid, "", err)
+	e := c.cache[key]
+	if e == nil {
+		e = &procCache{smapsDue: c.sweep, numaDue: c.sweep, fds: [nHeld]int32{-1, -1, -1, -1, -1, -1}}
+		c.cache[key] = e
+	}
+	e.seen = c.sweep
+	dirfd := int(e.fds[hDir])
+	if dirfd < 0 {
+		var err error
+		dirfd, err = openat(unix.AT_FDCWD, r.cpath(c.roots.Proc+"/", pid, ""), unix.O_PATH|unix.O_DIRECTORY)
+		if err != nil {
+			c.note(&res, pid, "", err)
+			return res
+		}
+		if !c.hold(e, hDir, dirfd) {
+			defer closeFD(dirfd)
+		}
+	}
+	numaDue := c.opts.NUMAEvery > 0 && c.numaErr == nil && c.sweep >= e.numaDue
+
+	// The idle skip needs the directory held (so that the process read is
+	// the one read in full before) and a complete last read.
+	var ss *procSchedstat
+	if c.opts.IdleRefreshEvery > 0 && e.idleOK && e.fds[hDir] >= 0 && c.sweep < e.fullDue && (c.opts.IdleSlowFiles || !numaDue) {
+		var idle bool
+		idle, ss = c.idle(e, dirfd, pid, &ps.Values, &res)
+		if res.gone {
+			c.release(e)
+			e.idleOK = false
+			return res
+		}
+		res = procResult{} // an error is reported by the full read
+		if idle {
+			res.idle = true
+			c.slowFiles(e, dirfd, pid, &ps.Values, &res, !c.opts.IdleSlowFiles, false)
+			return res
+		}
+	}
+	c.full(e, key, dirfd, ss, numaDue, &res)
+	if res.gone {
+		c.release(e)
+		e.idleOK = false
 		return res
 	}
-	defer closeFD(dirfd)
-	v := &ps.Values
+	setAll(&ps.Values, &e.last)
+	c.slowFiles(e, dirfd, pid, &ps.Values, &res, true, numaDue)
+	return res
+}
+
+// setAll sets every metric present in src in dst.
+func setAll(dst, src *Values) {
+	if dst.has == [len(dst.has)]uint64{} {
+		*dst = *src // the usual case: the procfs collector runs first
+		return
+	}
+	for i, w := range src.has {
+		for w != 0 {
+			m := Metric(i*64 + bits.TrailingZeros64(w))
+			w &= w - 1
+			dst.Set(m, src.v[m])
+		}
+	}
+}
+
+// idle reads the schedstat of every thread of the process and, when no
+// thread's run time changed since the last full read, sets v from it and
+// e.last and returns true. Otherwise it returns false and, for a
+// single-threaded process, the schedstat it read (for the full read to
+// reuse).
+func (c *ProcCollector) idle(e *procCache, dirfd, pid int, v *Values, res *procResult) (bool, *procSchedstat) {
+	if e.threads <= 1 {
+		b, err := c.readHeld(e, hSchedstat, dirfd, fileSchedstat)
+		if err != nil {
+			c.note(res, pid, "schedstat", err)
+			return false, nil
+		}
+		ss, err := parseSchedstat(b)
+		if err != nil {
+			return false, nil
+		}
+		if ss.RunNS != e.runNS {
+			return false, &ss
+		}
+		setAll(v, &e.last)
+		v.Set(RunTimeSec, float64(ss.RunNS)/1e9)
+		v.Set(RunDelaySec, float64(ss.DelayNS)/1e9)
+		v.Set(Timeslices, float64(ss.Slices))
+		return true, nil
+	}
+	sum, ok := c.taskRuns(dirfd)
+	if !ok || !slices.Equal(c.runs, e.tasks) {
+		return false, nil
+	}
+	setAll(v, &e.last)
+	v.Set(RunTimeSec, float64(sum.RunNS)/1e9)
+	v.Set(RunDelaySec, float64(sum.DelayNS)/1e9)
+	v.Set(Timeslices, float64(sum.Slices))
+	return true, nil
+}
+
+// taskRuns lists the threads of the process and reads each one's schedstat
+// into c.runs, returning their sum; false when a thread could not be read
+// (it exited: the process ran).
+func (c *ProcCollector) taskRuns(dirfd int) (procSchedstat, bool) {
+	var sum procSchedstat
+	var err error
+	c.runs = c.runs[:0]
+	c.tids, err = c.r.readTIDs(dirfd, fileTask, c.tids[:0])
+	if err != nil {
+		return sum, false
+	}
+	for _, tid := range c.tids {
+		c.reads.Task++
+		b, err := c.r.read(dirfd, c.r.cpath("task/", tid, "/schedstat"), true)
+		if err != nil {
+			return sum, false
+		}
+		ss, err := parseSchedstat(b)
+		if err != nil {
+			return sum, false
+		}
+		c.runs = append(c.runs, taskRun{tid: tid, runNS: ss.RunNS})
+		sum.RunNS += ss.RunNS
+		sum.DelayNS += ss.DelayNS
+		sum.Slices += ss.Slices
+	}
+	return sum, true
+}
+
+// full reads stat, status, schedstat, sched and io of the process into
+// e.last (ss, when not nil, is its schedstat read moments ago) and records
+// what the idle skip compares against.
+func (c *ProcCollector) full(e *procCache, key ProcKey, dirfd int, ss *procSchedstat, numaDue bool, res *procResult) {
+	pid := key.PID
+	e.last = Values{}
+	e.idleOK = false
+	v := &e.last
+
+	// The run times the idle skip compares against are read first: a
+	// thread that runs after this point changes them, so the next sweep
+	// reads in full again instead of re-emitting values older than them.
+	guessMulti := e.threads > 1
+	runsOK := false
+	if !guessMulti {
+		if ss == nil {
+			if b, err := c.readHeld(e, hSchedstat, dirfd, fileSchedstat); err == nil {
+				if one, err := parseSchedstat(b); err == nil {
+					ss = &one
+				}
+			}
+		}
+		if ss != nil {
+			e.runNS, runsOK = ss.RunNS, true
+		}
+	} else {
+		_, runsOK = c.taskRuns(dirfd)
+		e.tasks = append(e.tasks[:0], c.runs...)
+	}
 
 	// stat: identity check first, then the thread-group counters.
 	threads := uint64(1)
-	b, err := r.read(dirfd, fileStat, true)
+	statOK := false
+	b, err := c.readHeld(e, hStat, dirfd, fileStat)
 	if err == nil {
 		var st procStat
 		if st, err = parseStat(b); err == nil {
 			if key.StartTime != 0 && st.StartTime != key.StartTime {
 				res.gone = true
-				return res
+				return
 			}
 			v.Set(CPUUserSec, float64(st.UTime)/c.hz)
 			v.Set(CPUSystemSec, float64(st.STime)/c.hz)
@@ -380,25 +646,18 @@ func (c *ProcCollector) collect(key ProcKey, ps *ProcSample) procResult {
 			v.Set(Threads, float64(st.NumThreads))
 			v.Set(Processes, 1)
 			threads = st.NumThreads
+			statOK = true
 		}
 	}
 	if err != nil {
-		if c.note(&res, pid, "stat", err); res.gone {
-			return res
+		if c.note(res, pid, "stat", err); res.gone {
+			return
 		}
 	}
-
-	e := c.cache[key]
-	if e == nil {
-		e = &procCache{smapsDue: c.sweep, numaDue: c.sweep}
-		c.cache[key] = e
-	}
-	e.seen = c.sweep
-	numaDue := c.opts.NUMAEvery > 0 && c.numaErr == nil && c.sweep >= e.numaDue
-	localOK := false
+	c.localOK = false
 
 	// status: RSS, allowed CPUs, and the main thread's context switches.
-	b, err = r.read(dirfd, fileStatus, true)
+	b, err = c.readHeld(e, hStatus, dirfd, fileStatus)
 	if err == nil {
 		var st procStatus
 		if st, err = parseStatus(b); err == nil {
@@ -411,28 +670,28 @@ func (c *ProcCollector) collect(key ProcKey, ps *ProcSample) procResult {
 			}
 			if numaDue && st.CPUsAllowed != nil {
 				if err = c.localNodes(st.CPUsAllowed); err == nil {
-					localOK = true
+					c.localOK = true
 				}
 			}
 		}
 	}
 	if err != nil {
-		if c.note(&res, pid, "status", err); res.gone {
-			return res
+		if c.note(res, pid, "status", err); res.gone {
+			return
 		}
 	}
 
 	if threads <= 1 {
-		c.readTask(dirfd, pid, -1, v, &res)
+		c.readTask(e, dirfd, pid, -1, ss, v, res)
 	} else {
-		c.readThreads(dirfd, pid, v, &res)
+		c.readThreads(e, dirfd, pid, v, res)
 	}
 	if res.gone {
-		return res
+		return
 	}
 
 	// io: other users' processes need ptrace access; EACCES is skipped.
-	b, err = r.read(dirfd, fileIO, true)
+	b, err = c.readHeld(e, hIO, dirfd, fileIO)
 	if err == nil {
 		var io procIO
 		if io, err = parseIO(b); err == nil {
@@ -445,22 +704,41 @@ func (c *ProcCollector) collect(key ProcKey, ps *ProcSample) procResult {
 		}
 	}
 	if err != nil {
-		if c.note(&res, pid, "io", err); res.gone {
-			return res
+		if c.note(res, pid, "io", err); res.gone {
+			return
 		}
 	}
 
-	if c.opts.SmapsEvery > 0 && c.sweep >= e.smapsDue {
+	// What the idle skip compares against. A failed file would be re-emitted
+	// absent: only a complete read (denied files aside) qualifies.
+	e.idleOK = statOK && runsOK && !res.failed && guessMulti == (threads > 1)
+	e.threads = threads
+	if every := c.opts.IdleRefreshEvery; every > 0 {
+		if e.readFull {
+			e.fullDue = c.sweep + uint64(every)
+		} else {
+			e.fullDue = c.sweep + 1 + uint64(pid%every)
+		}
+	}
+	e.readFull = true
+}
+
+// slowFiles reads smaps_rollup (when read and due) and numa_maps (when
+// numaDue, after a full read set c.localOK) and sets their last values in v.
+func (c *ProcCollector) slowFiles(e *procCache, dirfd, pid int, v *Values, res *procResult, read, numaDue bool) {
+	r := c.r
+	if read && c.opts.SmapsEvery > 0 && c.sweep >= e.smapsDue {
 		e.smapsDue = c.nextDue(e.readSmaps, c.opts.SmapsEvery, pid)
 		e.readSmaps = true
-		b, err = r.read(dirfd, fileSmaps, true)
+		c.reads.Smaps++
+		b, err := r.read(dirfd, fileSmaps, true)
 		if err == nil {
 			e.smaps, err = parseSmapsRollup(b)
 		}
 		e.hasSmaps = err == nil
 		if err != nil {
-			if c.note(&res, pid, "smaps_rollup", err); res.gone {
-				return res
+			if c.note(res, pid, "smaps_rollup", err); res.gone {
+				return
 			}
 		}
 	}
@@ -473,17 +751,19 @@ func (c *ProcCollector) collect(key ProcKey, ps *ProcSample) procResult {
 	if numaDue {
 		e.numaDue = c.nextDue(e.readNUMA, c.opts.NUMAEvery, pid)
 		e.readNUMA = true
+		localOK := c.localOK
 		if !localOK {
 			c.local = c.local[:0]
 		}
-		b, err = r.read(dirfd, fileNUMAMaps, false)
+		c.reads.NUMAMaps++
+		b, err := r.read(dirfd, fileNUMAMaps, false)
 		if err == nil {
 			e.numa, err = parseNUMAMaps(b, c.local, c.pageSize)
 		}
 		e.hasNUMA, e.hasLocal = err == nil, err == nil && localOK
 		if err != nil {
-			if c.note(&res, pid, "numa_maps", err); res.gone {
-				return res
+			if c.note(res, pid, "numa_maps", err); res.gone {
+				return
 			}
 		}
 	}
@@ -493,7 +773,6 @@ func (c *ProcCollector) collect(key ProcKey, ps *ProcSample) procResult {
 			v.Set(NUMAPagesLocal, e.numa.Local)
 		}
 	}
-	return res
 }
 
 // nextDue returns the sweep a slow file is read next. The first re-read is
@@ -508,7 +787,7 @@ func (c *ProcCollector) nextDue(readBefore bool, every, pid int) uint64 {
 
 // readThreads sums status context switches, schedstat and sched over the
 // tasks of a multi-threaded process.
-func (c *ProcCollector) readThreads(dirfd, pid int, v *Values, res *procResult) {
+func (c *ProcCollector) readThreads(e *procCache, dirfd, pid int, v *Values, res *procResult) {
 	var err error
 	c.tids, err = c.r.readTIDs(dirfd, fileTask, c.tids[:0])
 	if err != nil {
@@ -518,6 +797,7 @@ func (c *ProcCollector) readThreads(dirfd, pid int, v *Values, res *procResult) 
 	var sum Values
 	for _, tid := range c.tids {
 		var one procResult
+		c.reads.Task++
 		b, err := c.r.read(dirfd, c.r.cpath("task/", tid, "/status"), true)
 		if err == nil {
 			var st procStatus
@@ -530,7 +810,7 @@ func (c *ProcCollector) readThreads(dirfd, pid int, v *Values, res *procResult) 
 			c.note(&one, pid, "task/"+strconv.Itoa(tid)+"/status", err)
 		}
 		if !one.gone {
-			c.readTask(dirfd, pid, tid, &sum, &one)
+			c.readTask(e, dirfd, pid, tid, nil, &sum, &one)
 		}
 		// A thread that exited is not the process exiting.
 		if one.failed {
@@ -545,22 +825,31 @@ func (c *ProcCollector) readThreads(dirfd, pid int, v *Values, res *procResult) 
 	}
 }
 
-// readTask adds schedstat and (unless opts.NoSched) sched of one task to v: of
-// the main thread through /proc/PID/{schedstat,sched} when tid < 0, else
-// through /proc/PID/task/TID.
-func (c *ProcCollector) readTask(dirfd, pid, tid int, v *Values, res *procResult) {
-	path := fileSchedstat
-	if tid >= 0 {
-		path = c.r.cpath("task/", tid, "/schedstat")
-	}
-	b, err := c.r.read(dirfd, path, true)
-	if err == nil {
-		var ss procSchedstat
-		if ss, err = parseSchedstat(b); err == nil {
-			v.Add(RunTimeSec, float64(ss.RunNS)/1e9)
-			v.Add(RunDelaySec, float64(ss.DelayNS)/1e9)
-			v.Add(Timeslices, float64(ss.Slices))
+// readTask adds schedstat (ss when not nil, else read) and (unless
+// opts.NoSched) sched of one task to v: of the main thread through its held
+// /proc/PID/{schedstat,sched} when tid < 0, else through
+// /proc/PID/task/TID.
+func (c *ProcCollector) readTask(e *procCache, dirfd, pid, tid int, ss *procSchedstat, v *Values, res *procResult) {
+	var err error
+	if ss == nil {
+		var b []byte
+		if tid < 0 {
+			b, err = c.readHeld(e, hSchedstat, dirfd, fileSchedstat)
+		} else {
+			c.reads.Task++
+			b, err = c.r.read(dirfd, c.r.cpath("task/", tid, "/schedstat"), true)
 		}
+		if err == nil {
+			var one procSchedstat
+			if one, err = parseSchedstat(b); err == nil {
+				ss = &one
+			}
+		}
+	}
+	if ss != nil {
+		v.Add(RunTimeSec, float64(ss.RunNS)/1e9)
+		v.Add(RunDelaySec, float64(ss.DelayNS)/1e9)
+		v.Add(Timeslices, float64(ss.Slices))
 	}
 	if err != nil {
 		if c.note(res, pid, taskFile(tid, "schedstat"), err); res.gone {
@@ -570,11 +859,13 @@ func (c *ProcCollector) readTask(dirfd, pid, tid int, v *Values, res *procResult
 	if c.opts.NoSched {
 		return
 	}
-	path = fileSched
-	if tid >= 0 {
-		path = c.r.cpath("task/", tid, "/sched")
+	var b []byte
+	if tid < 0 {
+		b, err = c.readHeld(e, hSched, dirfd, fileSched)
+	} else {
+		c.reads.Task++
+		b, err = c.r.read(dirfd, c.r.cpath("task/", tid, "/sched"), true)
 	}
-	b, err = c.r.read(dirfd, path, true)
 	if err == nil {
 		var n uint64
 		if n, err = parseSchedMigrations(b); err == nil {

@@ -89,6 +89,48 @@ func (r *procReader) read(dirfd int, path []byte, oneRecord bool) ([]byte, error
 	return r.buf[:n], nil
 }
 
+// pread reads the whole file open as fd from offset 0 into r.buf and returns
+// its contents, valid until the next read. A procfs seq_file read at offset
+// 0 regenerates its text, so a descriptor held between sweeps gives fresh
+// values each time without the path lookup and open; a descriptor of a
+// process that has exited fails with ESRCH. oneRecord is as for read.
+func (r *procReader) pread(fd int, oneRecord bool) ([]byte, error) {
+	n := 0
+	for {
+		if n == len(r.buf) {
+			r.buf = append(r.buf, make([]byte, len(r.buf))...)
+		}
+		m, err := unix.Pread(fd, r.buf[n:], int64(n))
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+		if oneRecord && n < len(r.buf) {
+			break
+		}
+	}
+	return r.buf[:n], nil
+}
+
+// procHeldLimit is how many descriptors a ProcCollector keeps open between
+// sweeps: half of what RLIMIT_NOFILE's soft limit leaves above 1024 (the
+// workload discoverer takes at most a quarter, the rest of the program the
+// remainder), and at most 32768. The Go runtime raises the soft limit to the
+// hard one at start, so this is normally half the hard limit.
+func procHeldLimit() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur <= 1024 {
+		return 0
+	}
+	return int(min((lim.Cur-1024)/2, 32768))
+}
+
 // readTIDs lists the numeric entries of the directory at path (relative to
 // dirfd), appending them to tids.
 func (r *procReader) readTIDs(dirfd int, path []byte, tids []int) ([]int, error) {

@@ -489,7 +489,7 @@ func TestProcCtxSwitchesPerTask(t *testing.T) {
 }
 
 func BenchmarkProcCollectorSweep(b *testing.B) {
-	for _, n := range []int{100} {
+	for _, n := range []int{100, 1000} {
 		b.Run(fmt.Sprint("sleep-", n), func(b *testing.B) {
 			var ws []workload.Workload
 			for i := 0; i < n; i++ {

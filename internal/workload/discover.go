@@ -33,7 +33,22 @@ type Options struct {
 	// Protected PIDs are discovered like any other process, but Protected
 	// reports the workloads that hold them, so that nothing acts on them.
 	Protected []int
+	// RefreshEvery is how many Discover calls pass between rereads of a
+	// known process's /proc/PID/stat and /proc/PID/cgroup: 0 means
+	// DefaultRefreshEvery, 1 rereads both every call. A process is known
+	// while its /proc entry keeps its inode number (see Discover); its files
+	// are read in full when it first appears and again on the next call
+	// (catching the fork-exec-move of a new process), then every
+	// RefreshEvery calls, staggered by PID. So a process moved to another
+	// cgroup, or one that execs under a new name after its first two
+	// sweeps, is seen within RefreshEvery calls; a process whose parent
+	// exited has its stat (its new parent) reread at once.
+	RefreshEvery int
 }
+
+// DefaultRefreshEvery is Options.RefreshEvery's default: with one Discover
+// per second, a process moved to another cgroup is regrouped within 5 s.
+const DefaultRefreshEvery = 5
 
 // Skip records a process that Discover could not read for a reason other
 // than its exit (a malformed /proc/PID/stat, a permission error) and left out.
@@ -59,9 +74,23 @@ type Discoverer struct {
 	comms    map[string]string
 	skipped  []Skip
 	claimed  []bool
-	pids     []int
 	dirBuf   []byte
 	children [][]int32
+	every    int
+	tick     uint64
+	ents     []pidEnt
+	known    map[int]*known
+}
+
+// known is a process seen by an earlier Discover, with what was read of it.
+type known struct {
+	p         proc
+	ino       uint64 // inode number of its /proc/PID entry
+	parentIno uint64 // of its parent's, when stat was read (0: not listed)
+	statDue   uint64 // Discover call at which stat is read again
+	cgDue     uint64 // likewise cgroup
+	reads     int    // times stat was read
+	seen      uint64 // the last call that listed it
 }
 
 // proc is one process seen in a sweep.
@@ -85,6 +114,11 @@ func NewDiscoverer(roots host.Roots, opts Options) *Discoverer {
 		index:   make(map[int]int32),
 		cgCache: make(map[string]*cgInfo),
 		comms:   make(map[string]string),
+		every:   opts.RefreshEvery,
+		known:   make(map[int]*known),
+	}
+	if d.every <= 0 {
+		d.every = DefaultRefreshEvery
 	}
 	d.reader.max = heldLimit()
 	return d
@@ -110,6 +144,13 @@ func (d *Discoverer) Close() error {
 	return nil
 }
 
+// Listed returns how many processes the last Discover found in /proc.
+func (d *Discoverer) Listed() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.ents)
+}
+
 // Skipped returns the processes the last Discover left out because their
 // /proc files could not be read or parsed. Processes that exited during the
 // sweep are not listed: they are simply gone.
@@ -131,7 +172,15 @@ func (d *Discoverer) Protected(w *Workload) bool {
 }
 
 // Discover sweeps /proc once (reading /proc/PID/stat and /proc/PID/cgroup of
-// every process) and returns the selected workloads sorted by ID.
+// every new process, and of known ones every Options.RefreshEvery calls) and
+// returns the selected workloads sorted by ID.
+//
+// A process is known when its /proc/PID entry has the inode number it had in
+// the last call (getdents(2) of /proc reports it): the kernel drops a
+// process's /proc entries when it exits, so a reused PID gets a new inode
+// (numbers come from a 32-bit counter and would have to wrap around exactly
+// onto the old one to be mistaken). A process whose parent's entry changed
+// or vanished has its stat reread in the same call.
 //
 // Kernel threads and sculpt itself (Options.Self) are never part of a
 // workload. A process that exits during the sweep is left out silently; one
@@ -227,12 +276,12 @@ func (d *Discoverer) scan() error {
 	if d.dirBuf == nil {
 		d.dirBuf = make([]byte, 32<<10)
 	}
-	d.pids, err = listPIDs(fd, d.dirBuf, d.pids[:0])
+	d.ents, err = listPIDs(fd, d.dirBuf, d.ents[:0])
 	if err != nil {
 		return fmt.Errorf("list %s: %w", dir, err)
 	}
-	pids := d.pids
-	slices.Sort(pids)
+	slices.SortFunc(d.ents, func(a, b pidEnt) int { return a.pid - b.pid })
+	d.tick++
 
 	d.reader.dirfd = fd
 	d.reader.sweep()
@@ -249,24 +298,109 @@ func (d *Discoverer) scan() error {
 	if len(d.comms) > 8192 {
 		clear(d.comms)
 	}
-	for _, pid := range pids {
-		p, err := d.readProc(pid)
+	for _, ent := range d.ents {
+		p, err := d.readEnt(ent)
 		if errors.Is(err, errGone) {
 			continue
 		}
 		if err != nil {
-			d.skipped = append(d.skipped, Skip{PID: pid, Err: err})
+			d.skipped = append(d.skipped, Skip{PID: ent.pid, Err: err})
 			continue
 		}
-		d.index[pid] = int32(len(d.procs))
+		d.index[ent.pid] = int32(len(d.procs))
 		d.procs = append(d.procs, p)
 	}
+	for pid, k := range d.known {
+		if k.seen != d.tick {
+			delete(d.known, pid)
+		}
+	}
 	return nil
+}
+
+// inoOf returns the inode number of /proc/PID in this call's listing, 0 when
+// pid is not listed.
+func (d *Discoverer) inoOf(pid int) uint64 {
+	i, ok := slices.BinarySearchFunc(d.ents, pid, func(e pidEnt, pid int) int { return e.pid - pid })
+	if !ok {
+		return 0
+	}
+	return d.ents[i].ino
+}
+
+// due returns the call at which a file read now is read next: the next call
+// after the first read, then staggered by PID, then every d.every calls.
+func (d *Discoverer) due(reads, pid int) uint64 {
+	switch reads {
+	case 1:
+		return d.tick + 1
+	case 2:
+		return d.tick + 1 + uint64(pid%d.every)
+	}
+	return d.tick + uint64(d.every)
+}
+
+// readEnt returns the process of one /proc entry, reading only what is due
+// for a known process.
+func (d *Discoverer) readEnt(ent pidEnt) (proc, error) {
+	pid := ent.pid
+	k := d.known[pid]
+	if k != nil && (k.ino != ent.ino || ent.ino <= 1) {
+		delete(d.known, pid) // another process now has this PID
+		k = nil
+	}
+	if k == nil {
+		p, err := d.readProc(pid)
+		if err != nil {
+			return p, err
+		}
+		if ent.ino > 1 {
+			d.known[pid] = &known{p: p, ino: ent.ino, parentIno: d.inoOf(p.ppid), reads: 1,
+				statDue: d.due(1, pid), cgDue: d.due(1, pid), seen: d.tick}
+		}
+		return p, nil
+	}
+	k.seen = d.tick
+	d.reader.touch(pid)
+	if d.tick >= k.statDue || (k.p.ppid > 1 && d.inoOf(k.p.ppid) != k.parentIno) {
+		p, err := d.readStat(pid)
+		if err == nil && p.StartTime != k.p.StartTime {
+			err = errGone // cannot happen with a matching inode; be safe
+		}
+		if err != nil {
+			delete(d.known, pid)
+			return p, err
+		}
+		p.cg = k.p.cg
+		k.p, k.parentIno = p, d.inoOf(p.ppid)
+		k.reads++
+		k.statDue = d.due(k.reads, pid)
+	}
+	if !k.p.excluded && d.tick >= k.cgDue {
+		cg, err := d.readCgroup(pid)
+		if err != nil {
+			delete(d.known, pid)
+			return k.p, err
+		}
+		k.p.cg = cg
+		k.cgDue = d.due(k.reads, pid)
+	}
+	return k.p, nil
 }
 
 // readProc reads /proc/PID/stat and, unless the process is excluded,
 // /proc/PID/cgroup. It returns errGone when the process exited.
 func (d *Discoverer) readProc(pid int) (proc, error) {
+	p, err := d.readStat(pid)
+	if err != nil || p.excluded {
+		return p, err
+	}
+	p.cg, err = d.readCgroup(pid)
+	return p, err
+}
+
+// readStat reads /proc/PID/stat into a proc without its cgroup.
+func (d *Discoverer) readStat(pid int) (proc, error) {
 	var p proc
 	b, err := d.reader.read(pid, fileStat)
 	if err != nil {
@@ -288,14 +422,18 @@ func (d *Discoverer) readProc(pid int) (proc, error) {
 	p.ppid = st.ppid
 	if st.flags&pfKthread != 0 || pid == 2 || st.ppid == 2 || pid == d.self {
 		p.excluded = true
-		return p, nil
 	}
-	b, err = d.reader.read(pid, fileCgroup)
+	return p, nil
+}
+
+// readCgroup reads and parses (once per distinct content) /proc/PID/cgroup.
+func (d *Discoverer) readCgroup(pid int) (*cgInfo, error) {
+	b, err := d.reader.read(pid, fileCgroup)
 	if err != nil {
 		if errors.Is(err, errGone) {
-			return p, err
+			return nil, err
 		}
-		return p, fmt.Errorf("read %s: %w", d.roots.ProcPath(strconv.Itoa(pid), "cgroup"), err)
+		return nil, fmt.Errorf("read %s: %w", d.roots.ProcPath(strconv.Itoa(pid), "cgroup"), err)
 	}
 	ci, ok := d.cgCache[string(b)]
 	if !ok {
@@ -303,15 +441,14 @@ func (d *Discoverer) readProc(pid int) (proc, error) {
 		if err != nil {
 			if len(b) == 0 {
 				// An exiting process may show an empty file.
-				return p, errGone
+				return nil, errGone
 			}
-			return p, fmt.Errorf("parse %s: %w", d.roots.ProcPath(strconv.Itoa(pid), "cgroup"), err)
+			return nil, fmt.Errorf("parse %s: %w", d.roots.ProcPath(strconv.Itoa(pid), "cgroup"), err)
 		}
 		ci = newCgInfo(entries)
 		d.cgCache[string(b)] = ci
 	}
-	p.cg = ci
-	return p, nil
+	return ci, nil
 }
 
 // selectPID builds the tree workload of pid and its descendants.

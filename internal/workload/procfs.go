@@ -2,6 +2,7 @@ package workload
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -274,6 +275,14 @@ func (r *procReader) pread(fd int) ([]byte, error) {
 	}
 }
 
+// touch keeps the files held for pid open through this sweep without
+// reading them.
+func (r *procReader) touch(pid int) {
+	if h := r.held[pid]; h != nil {
+		h.gen = r.gen
+	}
+}
+
 // sweep starts a sweep; files of processes not read since the last one are
 // closed by endSweep.
 func (r *procReader) sweep() { r.gen++ }
@@ -303,11 +312,18 @@ func (r *procReader) close() {
 	}
 }
 
+// pidEnt is one numeric entry of /proc and the inode number getdents(2)
+// reports for it.
+type pidEnt struct {
+	pid int
+	ino uint64
+}
+
 // listPIDs appends the numeric entries of the open /proc directory fd to
-// pids, reading it with getdents64(2) into buf so that no name is allocated.
-func listPIDs(fd int, buf []byte, pids []int) ([]int, error) {
+// ents, reading it with getdents64(2) into buf so that no name is allocated.
+func listPIDs(fd int, buf []byte, ents []pidEnt) ([]pidEnt, error) {
 	if _, err := unix.Seek(fd, 0, 0); err != nil {
-		return pids, err
+		return ents, err
 	}
 	for {
 		n, err := unix.Getdents(fd, buf)
@@ -315,23 +331,24 @@ func listPIDs(fd int, buf []byte, pids []int) ([]int, error) {
 			continue
 		}
 		if err != nil {
-			return pids, err
+			return ents, err
 		}
 		if n <= 0 {
-			return pids, nil
+			return ents, nil
 		}
 		for b := buf[:n]; len(b) >= 19; {
 			// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
 			reclen := int(b[16]) | int(b[17])<<8
 			if reclen < 19 || reclen > len(b) {
-				return pids, fmt.Errorf("getdents: bad record length %d", reclen)
+				return ents, fmt.Errorf("getdents: bad record length %d", reclen)
 			}
 			name := b[19:reclen]
 			if i := bytes.IndexByte(name, 0); i >= 0 {
 				name = name[:i]
 			}
 			if pid, err := atou(name); err == nil && pid > 0 && pid < 1<<31 {
-				pids = append(pids, int(pid))
+				ino := binary.NativeEndian.Uint64(b[:8])
+				ents = append(ents, pidEnt{pid: int(pid), ino: ino})
 			}
 			b = b[reclen:]
 		}
