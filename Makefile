@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test unit test-vm lint bench clean
+.PHONY: all build test unit test-vm lint bench clean model zoo
 
 all: build
 
@@ -29,6 +29,22 @@ lint:
 bench: build
 	bin/sculpt bench profiler
 	$(GO) test -run '^$$' -bench . -benchtime 2x ./internal/...
+
+# The embedded DNA model, trained on the zoo's 1 s training runs (A, C), then scored on
+# the held-out runs (B) and the kinds never trained on (docs/zoo.md).
+model: build
+	bin/sculpt train --in 'testdata/traces/train/*-[A-Z].trace.gz' \
+		--out internal/dna/models/default.model \
+		--holdout 'testdata/traces/heldout/*-B.trace.gz' \
+		--holdout 'testdata/traces/unseen/*-[AB].trace.gz'
+
+# Re-record the zoo (root, about 30 min; clear testdata/traces/{train,heldout,unseen,phase}
+# and recordings.tsv first).
+zoo:
+	scripts/zoo/install.sh
+	scripts/zoo/record-all.sh testdata/traces
+	ZOO_RUNS=C ZOO_KINDS="$$(scripts/zoo/run.sh list | awk '{print $$1}' | grep -vE '^(postgres|iperf3|go-build|phase-)')" scripts/zoo/record-all.sh testdata/traces
+	scripts/zoo/readme.sh testdata/traces
 
 clean:
 	rm -rf bin
