@@ -21,6 +21,7 @@ func newDNACmd(a *app) *cobra.Command {
 		window  time.Duration
 		step    time.Duration
 		asJSON  bool
+		model   string
 	)
 	cmd := &cobra.Command{
 		Use:   "dna",
@@ -49,7 +50,10 @@ see docs/genes.md.`,
 			if err != nil {
 				return err
 			}
-			defer a.closeSampler(sampler)
+			defer a.closeObserver(sampler)
+			if m := a.loadDNAModel(model); m != nil {
+				obsv.SetModel(m)
+			}
 			ctx := cmd.Context()
 			obs, err := obsv.Tick(ctx)
 			if err != nil {
@@ -95,5 +99,6 @@ see docs/genes.md.`,
 	f.DurationVar(&window, "window", 5*time.Second, "how long to observe before printing")
 	f.DurationVar(&step, "step", time.Second, "sampling step within the window")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.StringVar(&model, "model", "", modelFlagHelp)
 	return cmd
 }

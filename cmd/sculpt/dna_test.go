@@ -137,3 +137,28 @@ func TestRunObserveForStops(t *testing.T) {
 		}
 	}
 }
+
+// TestDNAReleasesDescriptors: each command closes what its observer held
+// (/proc descriptors, perf events, eBPF links), so commands run in one
+// process — as tests and an embedding program do — do not leak.
+func TestDNAReleasesDescriptors(t *testing.T) {
+	count := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	if code, _, errs := runCLI(t, "dna", "--window", "200ms", "--step", "100ms", "--json"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	before := count()
+	for i := 0; i < 3; i++ {
+		if code, _, errs := runCLI(t, "dna", "--window", "200ms", "--step", "100ms", "--json"); code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+	}
+	if after := count(); after > before+2 {
+		t.Errorf("open descriptors grew from %d to %d over three dna commands", before, after)
+	}
+}

@@ -16,24 +16,35 @@ import (
 )
 
 // newObserver wires discovery, the default collectors and the profiler.
-// The caller closes the returned sampler.
-func (a *app) newObserver(sel workload.Selector, window time.Duration) (*engine.Observer, *telemetry.Sampler, error) {
+// The caller closes the returned resources (held /proc descriptors, perf
+// events, eBPF links) with closeObserver.
+func (a *app) newObserver(sel workload.Selector, window time.Duration) (*engine.Observer, *observerResources, error) {
 	disc := workload.NewDiscoverer(a.roots, workload.Options{Self: os.Getpid()})
 	sampler, notes, err := telemetry.NewDefaultSampler(a.roots, telemetry.DefaultOptions{})
 	if err != nil {
+		_ = disc.Close()
 		return nil, nil, err
 	}
 	for _, n := range notes {
 		a.log.Debug("telemetry", "note", n)
 	}
-	return engine.NewObserver(disc, sampler, sel, window), sampler, nil
+	return engine.NewObserver(disc, sampler, sel, window), &observerResources{disc, sampler}, nil
 }
 
-// closeSampler releases the collectors' kernel resources, logging failures:
+// observerResources are what an observer holds open.
+type observerResources struct {
+	disc    *workload.Discoverer
+	sampler *telemetry.Sampler
+}
+
+// closeObserver releases the observer's kernel resources, logging failures:
 // they cannot change the command's result any more.
-func (a *app) closeSampler(s *telemetry.Sampler) {
-	if err := s.Close(); err != nil {
+func (a *app) closeObserver(r *observerResources) {
+	if err := r.sampler.Close(); err != nil {
 		a.log.Warn("closing collectors", "err", err)
+	}
+	if err := r.disc.Close(); err != nil {
+		a.log.Warn("closing workload discovery", "err", err)
 	}
 }
 
@@ -80,14 +91,14 @@ func writeTable(w io.Writer, ds []dna.DNA, top int) error {
 	if top > 0 && len(ds) > top {
 		ds = ds[:top]
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := []string{"WORKLOAD", "PIDS", "ARCHETYPE"}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	head := []string{"WORKLOAD", "ID", "PIDS", "ARCHETYPE"}
 	for _, c := range tableGenes {
 		head = append(head, c.head)
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for _, d := range ds {
-		row := []string{trunc(d.Name+" "+d.ID, 40), fmt.Sprint(len(d.PIDs)), archLabel(d)}
+		row := []string{trunc(d.Name, 20), truncLeft(d.ID, 32), fmt.Sprint(len(d.PIDs)), archLabel(d)}
 		for _, c := range tableGenes {
 			row = append(row, formatGene(c.gene, d.Genes))
 		}
@@ -189,6 +200,14 @@ func pidList(pids []int) string {
 		return fmt.Sprintf("%v … (%d)", pids[:6], len(pids))
 	}
 	return fmt.Sprint(pids)
+}
+
+// truncLeft keeps the end of s, where IDs differ.
+func truncLeft(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n+1:]
 }
 
 func trunc(s string, n int) string {

@@ -74,6 +74,7 @@ func newRunCmd(a *app) *cobra.Command {
 		cgroups  []string
 		keep     bool
 		jpath    string
+		model    string
 		rulesF   string
 		configF  string
 		auditF   string
@@ -113,6 +114,9 @@ file is reported and the last good rules stay in force.`,
 			if window <= 0 {
 				window = interval
 			}
+			if mode != "observe" && model != "" {
+				return usagef("--model works in observe mode only: the rules of advise and apply match the gene classifier's archetypes")
+			}
 			if mode != "observe" {
 				return a.runEngine(cmd.Context(), engineFlags{
 					mode: engine.Mode(mode), interval: interval, forDur: forDur, window: window, asJSON: asJSON,
@@ -131,7 +135,10 @@ file is reported and the last good rules stay in force.`,
 			if err != nil {
 				return err
 			}
-			defer a.closeSampler(sampler)
+			defer a.closeObserver(sampler)
+			if m := a.loadDNAModel(model); m != nil {
+				obsv.SetModel(m)
+			}
 			ctx := cmd.Context()
 			var deadline <-chan time.Time
 			if forDur > 0 {
@@ -198,6 +205,7 @@ file is reported and the last good rules stay in force.`,
 	f.StringVar(&configF, "config", "", "engine config file (docs/config.md)")
 	f.StringVar(&auditF, "audit", "", "append the audit log (JSON lines: decisions, actions, rewards) to this file")
 	f.StringVar(&jpath, "journal", "", "journal file (default $SCULPT_JOURNAL or "+journal.DefaultPath+")")
+	f.StringVar(&model, "model", "", modelFlagHelp+"; observe mode only: the rules of advise and apply match the gene classifier's archetypes")
 	return cmd
 }
 
@@ -318,7 +326,7 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 	if err != nil {
 		return err
 	}
-	defer a.closeSampler(sampler)
+	defer a.closeObserver(sampler)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

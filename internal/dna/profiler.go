@@ -15,11 +15,13 @@ type DNA struct {
 	PIDs        []int              `json:"pids"`
 	Cgroup      string             `json:"cgroup"`
 	Genes       Genes              `json:"genes"`
-	Peers       map[string]float64 `json:"peers,omitempty"`
+	Peers       map[string]float64 `json:"peers,omitempty"`      // channels shared with each peer (fd scan)
+	PeerBytes   map[string]float64 `json:"peer_bytes,omitempty"` // bytes exchanged with each peer in the window (eBPF)
 	Embedding   []float64          `json:"embedding"`
 	Archetype   string             `json:"archetype"`
 	Confidence  float64            `json:"confidence"`
 	Novelty     *float64           `json:"novelty"`
+	Novel       bool               `json:"novel"` // novelty >= 1: far from every known archetype
 	PhaseChange bool               `json:"phase_change"`
 	Classifier  string             `json:"classifier"`
 	Window      float64            `json:"window_seconds"`
@@ -30,6 +32,7 @@ type DNA struct {
 type Profiler struct {
 	window  time.Duration
 	history map[string][]telemetry.Frame
+	ml      *modelProfiler // nil: the gene classifier decides
 }
 
 // NewProfiler keeps frames up to window old (at least the newest two).
@@ -39,6 +42,9 @@ func NewProfiler(window time.Duration) *Profiler {
 
 // Observe adds one sweep's frames and forgets workloads absent from it.
 func (p *Profiler) Observe(frames []telemetry.Frame) {
+	if p.ml != nil {
+		p.ml.observe(frames)
+	}
 	seen := make(map[string]bool, len(frames))
 	for _, f := range frames {
 		seen[f.Workload] = true
@@ -70,14 +76,19 @@ func (p *Profiler) Profile(id string) *DNA {
 	for _, f := range h {
 		secs += f.Interval.Seconds()
 	}
-	return &DNA{
+	d := &DNA{
 		ID:         id,
 		Genes:      genes,
 		Peers:      peers,
+		PeerBytes:  PeerBytes(h),
 		Embedding:  []float64{},
 		Archetype:  arch,
 		Confidence: conf,
 		Classifier: ClassifierName,
 		Window:     secs,
 	}
+	if p.ml != nil {
+		p.ml.fill(d, h[len(h)-1].Time, p.window)
+	}
+	return d
 }

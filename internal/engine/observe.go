@@ -41,7 +41,18 @@ type Observer struct {
 	sel      workload.Selector
 	ticks    int
 	sysHist  []telemetry.Frame
+	frames   []telemetry.Frame
 }
+
+// Frames returns the raw telemetry frames of the last Tick, one per
+// workload in that tick's Workloads order (for `sculpt record`). The slice is
+// replaced, not reused, by the next Tick.
+func (o *Observer) Frames() []telemetry.Frame { return o.frames }
+
+// SetModel makes the profiler take embedding, archetype, confidence,
+// novelty and phase change from a learned DNA model (nil: the gene
+// classifier). See dna.Profiler.SetModel.
+func (o *Observer) SetModel(m *dna.Model) { o.profiler.SetModel(m) }
 
 // NewObserver observes the workloads sel chooses, keeping window of history.
 func NewObserver(disc Discoverer, sampler *telemetry.Sampler, sel workload.Selector, window time.Duration) *Observer {
@@ -61,6 +72,7 @@ func (o *Observer) Tick(ctx context.Context) (*Observation, error) {
 		return nil, err
 	}
 	o.ticks++
+	o.frames = res.Frames
 	o.profiler.Observe(res.Frames)
 	obs := &Observation{Time: res.System.Time, Workloads: ws, Reports: res.Reports, Exited: exited}
 	for i := range ws {
