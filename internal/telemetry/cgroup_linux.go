@@ -20,16 +20,48 @@ import (
 // is used. A workload (or a controller of it) in the root cgroup gets nothing
 // from that hierarchy: the root's numbers are the machine's, not the
 // workload's.
+//
+// Each distinct cgroup directory is read once per sweep and its values are
+// given to every workload in it (workloads grouped by process tree or by
+// systemd unit often share one cgroup: 1000 tree workloads in one session
+// scope cost one read of each file, not 1000).
 type CgroupCollector struct {
 	roots host.Roots
+	// cache holds this sweep's reads by directory; cleared every sweep.
+	cache map[cgSection]*cgRead
 }
 
 var _ Collector = (*CgroupCollector)(nil)
 
+// cgKind names a group of files read from one cgroup directory.
+type cgKind uint8
+
+const (
+	cgV2        cgKind = iota // cpu.stat, memory.current, io.stat, *.pressure
+	cgV1CPUAcct               // cpuacct.usage
+	cgV1CPU                   // cpu.stat
+	cgV1Memory                // memory.usage_in_bytes
+	cgV1Blkio                 // blkio.throttle.io_service{_bytes,d}
+)
+
+// cgSection is one cgroup directory (relative to its hierarchy) and what is
+// read from it.
+type cgSection struct {
+	kind cgKind
+	path string
+}
+
+// cgRead is what reading one section gave: the values of its metrics and the
+// errors of its malformed files.
+type cgRead struct {
+	vals Values
+	errs []error
+}
+
 // NewCgroupCollector reads the hierarchies found under roots.Cgroup (see
 // discoverCgroups: no assumption that v2 is at roots.Cgroup itself).
 func NewCgroupCollector(roots host.Roots) *CgroupCollector {
-	return &CgroupCollector{roots: roots}
+	return &CgroupCollector{roots: roots, cache: make(map[cgSection]*cgRead)}
 }
 
 // Name returns "cgroup".
@@ -38,7 +70,7 @@ func (c *CgroupCollector) Name() string { return "cgroup" }
 // maxCgroupErrs bounds the malformed-file errors one sweep returns.
 const maxCgroupErrs = 8
 
-// Collect reads, per workload with a non-root cgroup,
+// Collect reads, per distinct non-root cgroup of the workloads,
 // v2: cpu.stat (usage_usec, throttled_usec), memory.current, io.stat
 // (rbytes, wbytes, rios+wios over all devices), {cpu,memory,io}.pressure
 // ("some" total); v1: cpuacct.usage, cpu.stat throttled_time,
@@ -46,8 +78,9 @@ const maxCgroupErrs = 8
 // blkio.throttle.io_serviced (Read+Write). A file or cgroup that does not
 // exist (controller not enabled, cgroup removed mid-sweep) is skipped. A
 // malformed file leaves its metrics absent and its error, naming the file,
-// is returned after every workload has been read. It returns a
-// *NotSupportedError when no cgroup hierarchy is found under roots.Cgroup.
+// is returned (once, however many workloads share the cgroup) after every
+// workload has been read. It returns a *NotSupportedError when no cgroup
+// hierarchy is found under roots.Cgroup.
 func (c *CgroupCollector) Collect(ctx context.Context, s *Sample) error {
 	l, err := cgroupLayoutFor(c.roots)
 	if err != nil {
@@ -56,7 +89,26 @@ func (c *CgroupCollector) Collect(ctx context.Context, s *Sample) error {
 	if l.v2 == "" && len(l.v1) == 0 {
 		return &NotSupportedError{Source: "cgroup", Reason: "no cgroup hierarchy under " + c.roots.Cgroup}
 	}
+	if c.cache == nil {
+		c.cache = make(map[cgSection]*cgRead)
+	}
+	clear(c.cache)
 	var errs []error
+	section := func(kind cgKind, path string, vals *Values) {
+		sec := cgSection{kind, path}
+		r := c.cache[sec]
+		if r == nil {
+			r = &cgRead{}
+			r.errs = readCgroupSection(l, sec, &r.vals)
+			c.cache[sec] = r
+			for _, err := range r.errs {
+				if len(errs) < maxCgroupErrs {
+					errs = append(errs, err)
+				}
+			}
+		}
+		setAll(vals, &r.vals)
+	}
 	for i := range s.Workloads {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -66,28 +118,51 @@ func (c *CgroupCollector) Collect(ctx context.Context, s *Sample) error {
 		if vals == nil {
 			continue
 		}
-		for _, err := range readCgroupValues(l, &w.Cgroups, vals) {
-			if len(errs) < maxCgroupErrs {
-				errs = append(errs, err)
-			}
-		}
+		eachCgroupSection(l, &w.Cgroups, vals, func(kind cgKind, path string) { section(kind, path, vals) })
 	}
 	return errors.Join(errs...)
 }
 
 func isRootCgroup(p string) bool { return p == "" || p == "/" || p == "." }
 
-// readCgroupValues reads one workload's cgroup files into vals, returning the
+// v1Guard is the metric a v1 section provides that v2 may already have set:
+// when it is set, the v2 value wins and the v1 section is not read.
+var v1Guard = [...]Metric{cgV1CPUAcct: CgCPUUsageSec, cgV1CPU: CgThrottledSec, cgV1Memory: CgMemoryBytes, cgV1Blkio: CgIOReadBytes}
+
+// v1Controller is the v1 controller each v1 section is read from.
+var v1Controller = [...]string{cgV1CPUAcct: "cpuacct", cgV1CPU: "cpu", cgV1Memory: "memory", cgV1Blkio: "blkio"}
+
+// eachCgroupSection calls fn, in order, for every section of cg to read:
+// the v2 directory, then each v1 controller's whose values vals (filled by
+// the sections before) does not have yet.
+func eachCgroupSection(l *cgroupLayout, cg *workload.Cgroups, vals *Values, fn func(kind cgKind, path string)) {
+	if l.v2 != "" && !isRootCgroup(cg.V2) {
+		fn(cgV2, cg.V2)
+	}
+	for kind := cgV1CPUAcct; kind <= cgV1Blkio; kind++ {
+		ctl := v1Controller[kind]
+		if _, ok := l.v1[ctl]; !ok {
+			continue
+		}
+		p, ok := cg.V1[ctl]
+		if !ok || isRootCgroup(p) || vals.Has(v1Guard[kind]) {
+			continue
+		}
+		fn(kind, p)
+	}
+}
+
+// readCgroupSection reads the files of one section into vals, returning the
 // errors of malformed files.
-func readCgroupValues(l *cgroupLayout, cg *workload.Cgroups, vals *Values) []error {
+func readCgroupSection(l *cgroupLayout, sec cgSection, vals *Values) []error {
 	var errs []error
 	note := func(err error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if l.v2 != "" && !isRootCgroup(cg.V2) {
-		dir := filepath.Join(l.v2, cg.V2)
+	if sec.kind == cgV2 {
+		dir := filepath.Join(l.v2, sec.path)
 		note(readCgroupFile(filepath.Join(dir, "cpu.stat"), func(b []byte) error {
 			return parseFlatKeyed(b, func(k string, v uint64) {
 				switch k {
@@ -126,19 +201,11 @@ func readCgroupValues(l *cgroupLayout, cg *workload.Cgroups, vals *Values) []err
 				return err
 			}))
 		}
+		return errs
 	}
-	v1dir := func(ctl string) string {
-		mount, ok := l.v1[ctl]
-		if !ok {
-			return ""
-		}
-		p, ok := cg.V1[ctl]
-		if !ok || isRootCgroup(p) {
-			return ""
-		}
-		return filepath.Join(mount, p)
-	}
-	if dir := v1dir("cpuacct"); dir != "" && !vals.Has(CgCPUUsageSec) {
+	dir := filepath.Join(l.v1[v1Controller[sec.kind]], sec.path)
+	switch sec.kind {
+	case cgV1CPUAcct:
 		note(readCgroupFile(filepath.Join(dir, "cpuacct.usage"), func(b []byte) error {
 			v, err := parseSingleUint(b)
 			if err == nil {
@@ -146,8 +213,7 @@ func readCgroupValues(l *cgroupLayout, cg *workload.Cgroups, vals *Values) []err
 			}
 			return err
 		}))
-	}
-	if dir := v1dir("cpu"); dir != "" && !vals.Has(CgThrottledSec) {
+	case cgV1CPU:
 		note(readCgroupFile(filepath.Join(dir, "cpu.stat"), func(b []byte) error {
 			return parseFlatKeyed(b, func(k string, v uint64) {
 				if k == "throttled_time" {
@@ -155,8 +221,7 @@ func readCgroupValues(l *cgroupLayout, cg *workload.Cgroups, vals *Values) []err
 				}
 			})
 		}))
-	}
-	if dir := v1dir("memory"); dir != "" && !vals.Has(CgMemoryBytes) {
+	case cgV1Memory:
 		note(readCgroupFile(filepath.Join(dir, "memory.usage_in_bytes"), func(b []byte) error {
 			v, err := parseSingleUint(b)
 			if err == nil {
@@ -164,8 +229,7 @@ func readCgroupValues(l *cgroupLayout, cg *workload.Cgroups, vals *Values) []err
 			}
 			return err
 		}))
-	}
-	if dir := v1dir("blkio"); dir != "" && !vals.Has(CgIOReadBytes) {
+	case cgV1Blkio:
 		note(readCgroupFile(filepath.Join(dir, "blkio.throttle.io_service_bytes"), func(b []byte) error {
 			r, w, err := parseBlkioRW(b)
 			if err == nil {

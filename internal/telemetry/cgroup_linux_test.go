@@ -300,3 +300,46 @@ func TestCgroupCollectorRealV2(t *testing.T) {
 		t.Error("cpu.pressure exists but psi_cpu_some_seconds is absent")
 	}
 }
+
+// Workloads sharing a cgroup get the same values from one read per sweep, a
+// malformed file of it is reported once, and the next sweep reads afresh.
+func TestCgroupCollectorSharedCgroupReadOncePerSweep(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "cgroup", "v2"))); err != nil {
+		t.Fatal(err)
+	}
+	roots := host.Roots{Proc: filepath.Join(dir, "proc"), Sys: filepath.Join(dir, "sys"), Cgroup: filepath.Join(dir, "sys", "fs", "cgroup")}
+	ws := []workload.Workload{
+		{ID: "a", Cgroups: workload.Cgroups{V2: "/system.slice/app.service"}},
+		{ID: "bad1", Cgroups: workload.Cgroups{V2: "/system.slice/bad.service"}},
+		{ID: "b", Cgroups: workload.Cgroups{V2: "/system.slice/app.service"}},
+		{ID: "bad2", Cgroups: workload.Cgroups{V2: "/system.slice/bad.service"}},
+	}
+	c := NewCgroupCollector(roots)
+	s := NewSample(time.Now(), ws)
+	err := c.Collect(context.Background(), s)
+	if err == nil {
+		t.Fatal("no error for bad.service/cpu.stat")
+	}
+	if n := strings.Count(err.Error(), "bad.service"); n != 1 {
+		t.Errorf("error names bad.service %d times, want once: %v", n, err)
+	}
+	for _, id := range []string{"a", "b"} {
+		wantVal(t, id, s.Groups[id], CgCPUUsageSec, 2.5)
+		wantVal(t, id, s.Groups[id], CgMemoryBytes, 104857600)
+		wantVal(t, id, s.Groups[id], PSICPUSomeSec, 1.5)
+	}
+	for _, id := range []string{"bad1", "bad2"} {
+		wantNo(t, id, s.Groups[id], CgCPUUsageSec)
+		wantVal(t, id, s.Groups[id], CgMemoryBytes, 4096)
+	}
+	mem := filepath.Join(roots.Cgroup, "system.slice", "app.service", "memory.current")
+	if err := os.WriteFile(mem, []byte("2048\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = NewSample(time.Now(), ws)
+	_ = c.Collect(context.Background(), s)
+	for _, id := range []string{"a", "b"} {
+		wantVal(t, id+" (second sweep)", s.Groups[id], CgMemoryBytes, 2048)
+	}
+}

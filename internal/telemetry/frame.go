@@ -8,6 +8,7 @@
 package telemetry
 
 import (
+	"iter"
 	"math/bits"
 	"time"
 )
@@ -253,6 +254,22 @@ func (s *Values) Len() int {
 		n += bits.OnesCount64(w)
 	}
 	return n
+}
+
+// All yields every present metric and its value, in Metric order, visiting
+// only the present ones.
+func (s *Values) All() iter.Seq2[Metric, float64] {
+	return func(yield func(Metric, float64) bool) {
+		for i, w := range s.has {
+			for w != 0 {
+				m := Metric(i*64 + bits.TrailingZeros64(w))
+				w &= w - 1
+				if !yield(m, s.v[m]) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // Merge adds every present metric of o into s (Add semantics).

@@ -28,6 +28,7 @@ type PerfStats struct {
 	Threads          int      `json:"threads"`           // threads with counters open
 	SkippedProcesses int      `json:"skipped_processes"` // processes left without counters by MaxFDs in the last sweep
 	SkippedThreads   int      `json:"skipped_threads"`   // new threads of counted processes left out by MaxFDs
+	Idle             int      `json:"idle"`              // processes not read in the last sweep because they did not run
 	Events           []string `json:"events"`            // the events counted
 }
 
@@ -46,6 +47,24 @@ type PerfStats struct {
 // counter. A thread counts from the sweep that first sees it, so what a new
 // thread does before that sweep is lost. It holds file descriptors: Close
 // them.
+//
+// Idle skip: a process whose RunTimeSec in the sample (set by the procfs
+// collector, which runs first in NewDefaultSampler) equals the one it had
+// when its counters were last read did not run in between, and its counters
+// are not read again: the last sums are re-emitted, and its thread list is
+// not listed either. This holds because every event counted here is counted
+// for the task it happens in and only while that task runs: task-clock, page
+// faults (taken in the context of the faulting task), context switches (at
+// the task's switch-out) and the hardware events only advance while the
+// task is on a CPU; a CPU migration of a task that does not run is counted
+// when it next runs (the kernel marks the task and counts at its sched-in);
+// a per-task event's enabled and running times stop while the task is off
+// CPU, so a multiplexed count's scaling does not move either. A new or
+// exiting thread runs (in the parent's clone, in its own exit), which moves
+// the process's run time. As with the procfs collector's idle skip, what a
+// task runs before the scheduler next updates its run time (at most one
+// scheduler tick) is deferred to the next read, never lost. Without
+// RunTimeSec in the sample every process is read every sweep.
 type PerfCollector struct {
 	opts   PerfOptions
 	hw     []perfEventKind // hardware events still believed to work
@@ -64,6 +83,17 @@ type perfProc struct {
 	threads map[int]*perfThread
 	exited  [NumMetrics]float64 // final counts of exited threads
 	seen    bool
+	// runTime is the sample's RunTimeSec when the counters were last read
+	// (valid when hasRun); out is what that read emitted.
+	runTime float64
+	hasRun  bool
+	out     []perfOut
+}
+
+// perfOut is one metric a process's last read emitted.
+type perfOut struct {
+	m Metric
+	v float64
 }
 
 type perfThread struct {
@@ -128,7 +158,7 @@ func (c *PerfCollector) Collect(ctx context.Context, s *Sample) error {
 	for _, p := range c.procs {
 		p.seen = false
 	}
-	c.stats.SkippedProcesses, c.stats.SkippedThreads = 0, 0
+	c.stats.SkippedProcesses, c.stats.SkippedThreads, c.stats.Idle = 0, 0, 0
 	var errs []error
 	for wi := range s.Workloads {
 		if ctx.Err() != nil {
@@ -164,6 +194,16 @@ func (c *PerfCollector) Collect(ctx context.Context, s *Sample) error {
 }
 
 func (c *PerfCollector) collectProc(key ProcKey, ps *ProcSample) error {
+	run, hasRun := ps.Get(RunTimeSec)
+	if p := c.procs[key]; p != nil && hasRun && p.hasRun && run == p.runTime {
+		// Did not run since the last read: its counters cannot have moved.
+		p.seen = true
+		for _, o := range p.out {
+			ps.Set(o.m, o.v)
+		}
+		c.stats.Idle++
+		return nil
+	}
 	taskDir := c.opts.Roots.ProcPath(strconv.Itoa(key.PID), "task")
 	tids, err := listTIDs(taskDir)
 	if err != nil {
@@ -186,6 +226,7 @@ func (c *PerfCollector) collectProc(key ProcKey, ps *ProcSample) error {
 		t.seen = false
 	}
 	var firstErr error
+	complete := true // every thread has counters
 	for _, tid := range tids {
 		if t := p.threads[tid]; t != nil {
 			t.seen = true
@@ -193,6 +234,7 @@ func (c *PerfCollector) collectProc(key ProcKey, ps *ProcSample) error {
 		}
 		if c.nfds+c.fdsPerThread() > c.opts.MaxFDs {
 			c.stats.SkippedThreads++
+			complete = false
 			continue
 		}
 		t, err := c.openThread(tid)
@@ -217,16 +259,19 @@ func (c *PerfCollector) collectProc(key ProcKey, ps *ProcSample) error {
 		}
 		c.readThread(t, &sum, &has)
 	}
-	for _, k := range perfSoftwareEvents {
-		if has[k.metric] || p.exited[k.metric] > 0 {
-			ps.Set(k.metric, sum[k.metric]+p.exited[k.metric])
+	p.out = p.out[:0]
+	for _, ks := range [2][]perfEventKind{perfSoftwareEvents, c.hw} {
+		for _, k := range ks {
+			if has[k.metric] || p.exited[k.metric] > 0 {
+				v := sum[k.metric] + p.exited[k.metric]
+				ps.Set(k.metric, v)
+				p.out = append(p.out, perfOut{k.metric, v})
+			}
 		}
 	}
-	for _, k := range c.hw {
-		if has[k.metric] || p.exited[k.metric] > 0 {
-			ps.Set(k.metric, sum[k.metric]+p.exited[k.metric])
-		}
-	}
+	// A read that left a thread without counters is not a baseline to skip
+	// from: the next sweep tries again.
+	p.runTime, p.hasRun = run, hasRun && complete && firstErr == nil
 	return firstErr
 }
 
@@ -272,6 +317,7 @@ func (c *PerfCollector) openThread(tid int) (*perfThread, error) {
 func (c *PerfCollector) dropHW(i int) {
 	c.hw = append(c.hw[:i:i], c.hw[i+1:]...)
 	for _, p := range c.procs {
+		p.hasRun = false // its last sums hold the dropped event
 		for _, t := range p.threads {
 			kept := t.hw[:0]
 			for _, h := range t.hw {

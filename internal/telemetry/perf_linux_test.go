@@ -337,3 +337,89 @@ func TestPerfExitedThreadKeepsCounts(t *testing.T) {
 		t.Errorf("task-clock %v -> %v after a thread spun 0.5 s and exited: want >= 0.45 s more", v1, v2)
 	}
 }
+
+// The idle skip keys on the sample's RunTimeSec: an unchanged run time
+// re-emits the last sums (even though this spinner ran meanwhile, which
+// proves no read happened), a changed one reads the counters again.
+func TestPerfIdleSkipKeysOnRunTime(t *testing.T) {
+	c := newTestPerf(t, PerfOptions{})
+	cmd := testload.Start(t, "cpu", nil)
+	w := loadWorkload(t, "spin", cmd)
+	ws := []workload.Workload{w}
+	key := ProcKey{w.Procs[0].PID, w.Procs[0].StartTime}
+	sweep := func(run float64) *Sample {
+		s := NewSample(time.Now(), ws)
+		s.Procs[key].Set(RunTimeSec, run)
+		if err := c.Collect(context.Background(), s); err != nil {
+			t.Fatalf("collect: %v", err)
+		}
+		return s
+	}
+	s1 := sweep(1)
+	v1, ok := procValue(s1, w, PerfTaskClockSec)
+	if !ok || c.Stats().Idle != 0 {
+		t.Fatalf("first sweep: task-clock present %v, stats %+v", ok, c.Stats())
+	}
+	cpu1 := statCPUSec(t, cmd.Process.Pid)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && statCPUSec(t, cmd.Process.Pid)-cpu1 < 0.1; {
+		time.Sleep(50 * time.Millisecond)
+	}
+	s2 := sweep(1)
+	if v2, ok := procValue(s2, w, PerfTaskClockSec); !ok || v2 != v1 || c.Stats().Idle != 1 {
+		t.Errorf("same run time: task-clock %v (present %v), want the last %v re-emitted; stats %+v", v2, ok, v1, c.Stats())
+	}
+	for _, m := range []Metric{PerfCtxSwitches, PerfCPUMigrations, PerfPageFaults} {
+		if a, b := s1.Procs[key].Values, s2.Procs[key].Values; !b.Has(m) || a.v[m] != b.v[m] {
+			t.Errorf("%s not re-emitted: %v -> %v", m, a.v[m], b.v[m])
+		}
+	}
+	s3 := sweep(2)
+	if v3, _ := procValue(s3, w, PerfTaskClockSec); v3-v1 < 0.05 || c.Stats().Idle != 0 {
+		t.Errorf("changed run time: task-clock %v -> %v, want read afresh (+0.1 s of CPU); stats %+v", v1, v3, c.Stats())
+	}
+}
+
+// Behind the procfs collector, as in NewDefaultSampler, a process that
+// sleeps is not read again, and one killed after being skipped loses its
+// counters as any other.
+func TestPerfIdleSkipBehindProcfs(t *testing.T) {
+	pc := newTestPerf(t, PerfOptions{})
+	cmd := exec.Command("/bin/sleep", "3600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	w := loadWorkload(t, "sleeper", cmd)
+	proc := NewProcCollector(host.DefaultRoots(), DefaultProcOptions())
+	t.Cleanup(func() { _ = proc.Close() })
+	smp := NewSampler(time.Time{}, UserHZ, proc, pc)
+	ws := []workload.Workload{w}
+	// sleep may still be starting during the first sweeps: sweep until it
+	// is idle (a loaded machine delays it, never for long).
+	for i := 0; i < 100 && (i < 2 || pc.Stats().Idle == 0); i++ {
+		if i >= 2 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if _, err := smp.Sweep(context.Background(), ws); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := pc.Stats(); st.Idle != 1 || st.Processes != 1 {
+		t.Errorf("stats after sweeps of a sleeping process = %+v, want it idle and counted", st)
+	}
+	res, err := smp.Sweep(context.Background(), ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := res.Frames[0].Values.Get(PerfTaskClockSec); !ok {
+		t.Error("task-clock absent from the frame of a skipped process, want a delta of 0")
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if _, err := smp.Sweep(context.Background(), ws); err != nil {
+		t.Fatal(err)
+	}
+	if st := pc.Stats(); st.Processes != 0 || st.OpenFDs != 0 {
+		t.Errorf("fds of a killed process kept: %+v", st)
+	}
+}

@@ -28,6 +28,67 @@ type Sampler struct {
 	// selection (its history does not).
 	clockTicks float64
 	bootTime   time.Time
+	// index maps a workload ID to its frame; scratch reused by every sweep.
+	index map[string]int
+	// stores hold the per-process and per-workload storage of two samples:
+	// prev's (stores[prevStore]) and the one being built, which reuses that
+	// of the sample before prev (no longer referenced: frames hold copies).
+	stores    [2]sampleStore
+	prevStore int
+}
+
+// sampleStore is the reusable storage of one Sample.
+type sampleStore struct {
+	procs  []ProcSample
+	vals   []Values
+	procM  map[ProcKey]*ProcSample
+	groupM map[string]*Values
+}
+
+// newSample is NewSample(now, ws) built in the store prev does not use.
+// Peers and PeerBytes are new maps: frames hand them to the caller.
+func (s *Sampler) newSample(now time.Time, ws []workload.Workload) (*Sample, int) {
+	k := 1 - s.prevStore
+	st := &s.stores[k]
+	n := 0
+	for i := range ws {
+		n += len(ws[i].Procs)
+	}
+	if cap(st.procs) < n {
+		st.procs = make([]ProcSample, n)
+	}
+	if cap(st.vals) < len(ws)+1 {
+		st.vals = make([]Values, len(ws)+1)
+	}
+	st.procs, st.vals = st.procs[:n], st.vals[:len(ws)+1]
+	if st.procM == nil {
+		st.procM = make(map[ProcKey]*ProcSample, n)
+		st.groupM = make(map[string]*Values, len(ws)+1)
+	}
+	clear(st.procM)
+	clear(st.groupM)
+	cur := &Sample{
+		Time:      now,
+		Workloads: ws,
+		Procs:     st.procM,
+		Groups:    st.groupM,
+		Peers:     make(map[string]map[string]float64),
+		PeerBytes: make(map[string]map[string]float64),
+	}
+	st.vals[0] = Values{}
+	cur.Groups[SystemID] = &st.vals[0]
+	j := 0
+	for i := range ws {
+		w := &ws[i]
+		st.vals[i+1] = Values{}
+		cur.Groups[w.ID] = &st.vals[i+1]
+		for _, p := range w.Procs {
+			st.procs[j] = ProcSample{Workload: w.ID, Proc: p}
+			cur.Procs[ProcKey{p.PID, p.StartTime}] = &st.procs[j]
+			j++
+		}
+	}
+	return cur, k
 }
 
 // NewSampler runs the given collectors in order. bootTime is the kernel's
@@ -51,7 +112,7 @@ type Result struct {
 // report per collector. A collector that fails leaves its metrics absent and
 // its error in the report; Sweep itself fails only when ctx is done.
 func (s *Sampler) Sweep(ctx context.Context, ws []workload.Workload) (Result, error) {
-	cur := NewSample(s.now(), ws)
+	cur, store := s.newSample(s.now(), ws)
 	reports := make([]CollectorReport, 0, len(s.collectors))
 	for _, c := range s.collectors {
 		if err := ctx.Err(); err != nil {
@@ -62,7 +123,7 @@ func (s *Sampler) Sweep(ctx context.Context, ws []workload.Workload) (Result, er
 		reports = append(reports, CollectorReport{Name: c.Name(), Duration: time.Since(start), Err: err})
 	}
 	frames, system := s.frames(cur)
-	s.prev = cur
+	s.prev, s.prevStore = cur, store
 	return Result{Frames: frames, System: system, Reports: reports}, nil
 }
 
@@ -79,10 +140,29 @@ func (s *Sampler) Close() error {
 	return errors.Join(errs...)
 }
 
-// frames turns cur (and the previous sample) into per-workload frames.
+// gaugeMask has the bit of every Gauge metric set (the layout of Values.has).
+var gaugeMask = func() (mask [(NumMetrics + 63) / 64]uint64) {
+	for m := Metric(0); m < NumMetrics; m++ {
+		if MetricInfo[m].Kind == Gauge {
+			mask[m/64] |= 1 << (m % 64)
+		}
+	}
+	return mask
+}()
+
+// isGauge reports whether m is a Gauge.
+func isGauge(m Metric) bool { return gaugeMask[m/64]&(1<<(m%64)) != 0 }
+
+// frames turns cur (and the previous sample) into per-workload frames. The
+// frames are new every sweep (callers keep them in histories); only the
+// index is scratch reused across sweeps.
 func (s *Sampler) frames(cur *Sample) ([]Frame, Frame) {
 	frames := make([]Frame, len(cur.Workloads)+1)
-	index := make(map[string]int, len(cur.Workloads)+1)
+	if s.index == nil {
+		s.index = make(map[string]int, len(cur.Workloads)+1)
+	}
+	index := s.index
+	clear(index)
 	var interval time.Duration
 	if s.prev != nil {
 		interval = cur.Time.Sub(s.prev.Time)
@@ -118,12 +198,8 @@ func (s *Sampler) frames(cur *Sample) ([]Frame, Frame) {
 				fresh = s.startedAfter(ps.Proc.StartTime, s.prev.Time)
 			}
 		}
-		for m := Metric(0); m < NumMetrics; m++ {
-			v, ok := ps.Get(m)
-			if !ok {
-				continue
-			}
-			if MetricInfo[m].Kind == Gauge {
+		for m, v := range ps.All() {
+			if isGauge(m) {
 				f.Values.Add(m, v)
 				continue
 			}
@@ -152,12 +228,8 @@ func (s *Sampler) frames(cur *Sample) ([]Frame, Frame) {
 		if s.prev != nil {
 			old = s.prev.Groups[id]
 		}
-		for m := Metric(0); m < NumMetrics; m++ {
-			v, ok := vals.Get(m)
-			if !ok {
-				continue
-			}
-			if MetricInfo[m].Kind == Gauge {
+		for m, v := range vals.All() {
+			if isGauge(m) {
 				f.Values.Set(m, v)
 				continue
 			}
