@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,12 +88,22 @@ func TestDNAPidExitsMidWindow(t *testing.T) {
 	}
 	stay := testload.Start(t, "sleep", nil)
 	leave := testload.Start(t, "sleep", nil)
+	// Kill one process once the first sample has been taken (the command
+	// says "sampling" after its first tick), then reap it: a zombie is
+	// still listed.
+	sampling := make(chan struct{})
+	errw := &signalWriter{needle: "sampling", hit: sampling}
 	go func() {
-		time.Sleep(500 * time.Millisecond)
+		select {
+		case <-sampling:
+		case <-time.After(30 * time.Second):
+		}
 		_ = leave.Process.Kill()
-		_, _ = leave.Process.Wait() // reap it: a zombie is still listed
+		_, _ = leave.Process.Wait()
 	}()
-	code, out, errs := runCLI(t, "dna", "--pid", strconv.Itoa(stay.Process.Pid), "--pid", strconv.Itoa(leave.Process.Pid), "--window", "1500ms", "--step", "300ms", "--json")
+	var out strings.Builder
+	code := run([]string{"dna", "--pid", strconv.Itoa(stay.Process.Pid), "--pid", strconv.Itoa(leave.Process.Pid), "--window", "1500ms", "--step", "300ms", "--json"}, &out, errw)
+	errs := errw.String()
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -104,12 +115,38 @@ func TestDNAPidExitsMidWindow(t *testing.T) {
 			PIDs []int `json:"pids"`
 		} `json:"workloads"`
 	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+	if err := json.Unmarshal([]byte(out.String()), &doc); err != nil {
 		t.Fatal(err)
 	}
 	if len(doc.Workloads) != 1 || doc.Workloads[0].PIDs[0] != stay.Process.Pid {
 		t.Errorf("workloads %+v, want only pid %d", doc.Workloads, stay.Process.Pid)
 	}
+}
+
+// signalWriter collects output and closes hit the first time needle appears.
+type signalWriter struct {
+	mu     sync.Mutex
+	buf    strings.Builder
+	needle string
+	hit    chan struct{}
+	done   bool
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.done && strings.Contains(w.buf.String(), w.needle) {
+		w.done = true
+		close(w.hit)
+	}
+	return len(p), nil
+}
+
+func (w *signalWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 func TestRunObserveForStops(t *testing.T) {

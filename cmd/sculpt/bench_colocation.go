@@ -1,0 +1,211 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"sculpt/internal/bench"
+)
+
+func init() { benchSubcommands = append(benchSubcommands, newBenchColocationCmd) }
+
+func newBenchColocationCmd(a *app) *cobra.Command {
+	var (
+		opts    bench.ColocationOptions
+		asJSON  bool
+		service string
+		antags  []string
+	)
+	cmd := &cobra.Command{
+		Use:   "colocation",
+		Short: "A latency-critical service next to stress-ng antagonists: alone, Linux default, best static setting, sculpt",
+		Long: `Runs memcached (driven by an open-loop client at a fixed rate) and nginx (driven
+by wrk) on 127.0.0.1, each:
+  alone                 the floor;
+  default               next to stress-ng antagonists, Linux defaults;
+  static:<setting>      next to them under a static hand setting (pin, nice,
+                        idle, shares, pin+idle); the best by median p99 is the peer;
+  sculpt                next to them under "sculpt run --mode apply" started
+                        before the load, with no labels or hints.
+Every case runs --runs times, interleaved. Reports the service's p50/p99 latency
+and throughput, the antagonists' stress-ng bogo ops/s and the ratios. Needs root
+and memcached, nginx, wrk and stress-ng (scripts/bench-deps.sh installs them).
+Progress goes to stderr.`,
+		Example: `  sculpt bench colocation --runs 5 --duration 10s
+  sculpt bench colocation --service memcached --antagonists cpu --cases alone,default --runs 1 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch service {
+			case "both":
+				opts.Services = []string{"memcached", "nginx"}
+			case "memcached", "nginx":
+				opts.Services = []string{service}
+			default:
+				return usagef("--service %q: want memcached, nginx or both", service)
+			}
+			for _, k := range antags {
+				if !slices.Contains([]string{"cpu", "cache", "vm", "io"}, k) {
+					return usagef("--antagonists: %q: want cpu, cache, vm or io", k)
+				}
+			}
+			opts.Antagonists = antags
+			for _, c := range opts.Cases {
+				if !slices.Contains([]string{bench.CaseAlone, bench.CaseDefault, bench.CaseStatic, bench.CaseSculpt}, c) {
+					return usagef("--cases: %q: want alone, default, static or sculpt", c)
+				}
+			}
+			for _, s := range opts.Static {
+				if !slices.Contains(bench.StaticSettings, s) {
+					return usagef("--static: %q: want %s", s, strings.Join(bench.StaticSettings, ", "))
+				}
+			}
+			if opts.Runs < 1 {
+				return usagef("--runs %d: want at least 1", opts.Runs)
+			}
+			if opts.Duration < time.Second {
+				return usagef("--duration %v: want at least 1s", opts.Duration)
+			}
+			if opts.Rate <= 0 {
+				return usagef("--rate %v: want a positive request rate", opts.Rate)
+			}
+			if opts.Sculpt == "" {
+				self, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("find the sculpt binary for the sculpt case: %w (give --sculpt)", err)
+				}
+				opts.Sculpt = self
+			}
+			opts.Roots = a.roots
+			res, err := bench.Colocation(cmd.Context(), opts, a.stderr)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			return writeColocationTable(a.stdout, res)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	f.IntVar(&opts.Runs, "runs", 5, "runs of every case (interleaved)")
+	f.DurationVar(&opts.Duration, "duration", 10*time.Second, "measured time per run")
+	f.DurationVar(&opts.Warmup, "warmup", 2*time.Second, "load offered before measuring")
+	f.DurationVar(&opts.Settle, "settle", 6*time.Second, "sculpt case: load offered before measuring, for the agent to act")
+	f.StringVar(&service, "service", "both", "memcached, nginx or both")
+	f.StringSliceVar(&antags, "antagonists", []string{"cpu", "cache", "vm", "io"}, "stress-ng antagonists: cpu, cache, vm, io")
+	f.StringSliceVar(&opts.Cases, "cases", []string{bench.CaseAlone, bench.CaseDefault, bench.CaseStatic, bench.CaseSculpt}, "cases to run")
+	f.StringSliceVar(&opts.Static, "static", bench.StaticSettings, "static hand settings to try")
+	f.Float64Var(&opts.Rate, "rate", 5000, "memcached: offered requests per second")
+	f.StringVar(&opts.Sculpt, "sculpt", "", "sculpt binary for the sculpt case (default: this one)")
+	f.DurationVar(&opts.SculptInterval, "sculpt-interval", time.Second, "sculpt case: the agent's --interval")
+	f.StringVar(&opts.KeepDir, "keep-outputs", "", "keep every program's output (the agent's log included) under this directory")
+	return cmd
+}
+
+func writeColocationTable(w io.Writer, res *bench.ColocationResult) error {
+	m := res.Machine
+	fmt.Fprintf(w, "machine: %d CPUs, %s, %s; load average before: %.2f %.2f %.2f\n", m.CPUs, m.CPUModel, m.Kernel,
+		res.LoadAvgBefore[0], res.LoadAvgBefore[1], res.LoadAvgBefore[2])
+	fmt.Fprintf(w, "%d runs per case, %.0f s measured each; median [min-max]\n", res.Runs, res.DurationSec)
+	var kinds []string
+	for k := range res.Antagonists {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(w, "antagonist %s: stress-ng %s\n", k, res.Antagonists[k])
+	}
+	if res.Grouping != "" {
+		fmt.Fprintf(w, "the service and each antagonist in a cgroup of its own under %s\n", res.Grouping)
+	}
+	for _, s := range res.Services {
+		fmt.Fprintf(w, "\n%s: %s\n", s.Service, s.Load)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		hdr := "case\tp50 µs\tp99 µs\treq/s"
+		for _, k := range kinds {
+			hdr += "\t" + k + " ops/s"
+		}
+		fmt.Fprintln(tw, hdr+"\tp99/alone\tp99/best static\tantagonists/default (min)\t")
+		for _, c := range s.Cases {
+			if c.Unavailable != "" {
+				fmt.Fprintf(tw, "%s\tunavailable (below)\t\n", c.Name)
+				continue
+			}
+			if c.P99Micros.N == 0 {
+				fmt.Fprintf(tw, "%s\tno successful run\t\n", c.Name)
+				continue
+			}
+			row := fmt.Sprintf("%s\t%s\t%s\t%s", c.Name, coloSpread(c.P50Micros), coloSpread(c.P99Micros), coloSpread(c.Throughput))
+			for _, k := range kinds {
+				if a, ok := c.Antagonists[k]; ok {
+					row += "\t" + coloSpread(a)
+				} else {
+					row += "\t-"
+				}
+			}
+			row += "\t" + coloRatio(c.P99VsAlone) + "\t" + coloRatio(c.P99VsBestStatic) + "\t" + coloRatioPtr(c.AntagonistsVsDefaultMin)
+			fmt.Fprintln(tw, row+"\t")
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, c := range s.Cases {
+			fmt.Fprintf(w, "  %s: %s\n", c.Name, c.Setting)
+			if c.Unavailable != "" {
+				fmt.Fprintf(w, "    %s\n", coloOneLine(c.Unavailable))
+			}
+		}
+		if s.BestStatic != "" {
+			fmt.Fprintf(w, "  best static setting (lowest median p99): %s\n", s.BestStatic)
+		}
+		if t := s.Targets; t != nil {
+			fmt.Fprintf(w, "  sculpt targets: p99 <= 1.25x alone: %s; p99 < best static: %s; antagonists >= 0.5x default: %s\n",
+				coloYesNo(t.P99WithinAlone), coloYesNo(t.P99BelowBestStatic), coloYesNo(t.AntagonistsHalf))
+		}
+	}
+	return nil
+}
+
+func coloSpread(s bench.Spread) string {
+	return fmt.Sprintf("%.0f [%.0f-%.0f]", s.Median, s.Min, s.Max)
+}
+
+func coloRatio(r float64) string {
+	if r == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", r)
+}
+
+func coloRatioPtr(r *float64) string {
+	if r == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", *r)
+}
+
+func coloYesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func coloOneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 160 {
+		s = s[:160] + "..."
+	}
+	return s
+}
