@@ -201,7 +201,7 @@ func Colocation(ctx context.Context, opts ColocationOptions, progress io.Writer)
 		if err != nil {
 			return nil, fmt.Errorf("co-location benchmark: %w", err)
 		}
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }() // best effort: a leftover temp dir changes no result
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("co-location benchmark: %w", err)
 	}
@@ -578,7 +578,7 @@ func (h *colocRun) measure(ctx context.Context, run *ColocationRun) (runErr erro
 	run.Errors = lr.Errors
 
 	if agent != nil && agent.exited() {
-		return fmt.Errorf("sculpt exited during the measurement: %v: %s", agent.waitErr, lastBytes(agent.output(), 500)), "", nil
+		return fmt.Errorf("sculpt exited during the measurement: %w: %s", agent.exitErr(), lastBytes(agent.output(), 500)), "", nil
 	}
 	if len(ants) > 0 {
 		run.Antagonists = map[string]float64{}
@@ -696,7 +696,7 @@ func (h *colocRun) wrk(ctx context.Context, name string, argv []string, d time.D
 		return nil, err
 	}
 	if p.waitErr != nil {
-		return nil, fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), p.waitErr, lastBytes(p.output(), 400))
+		return nil, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), p.waitErr, lastBytes(p.output(), 400))
 	}
 	return p.output(), nil
 }

@@ -64,7 +64,7 @@ func (m memcacheLoad) Preload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("memcached %s: %w", m.Addr, err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }() // read side: the reply already proved the sets
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	} else {
@@ -73,9 +73,10 @@ func (m memcacheLoad) Preload(ctx context.Context) error {
 	w := bufio.NewWriter(c)
 	val := bytes.Repeat([]byte{'v'}, m.ValueSize)
 	for i := range m.Keys {
+		// A bufio.Writer keeps its first error and Flush below returns it.
 		fmt.Fprintf(w, "set %s 0 0 %d noreply\r\n", m.key(i), m.ValueSize)
-		w.Write(val)
-		w.WriteString("\r\n")
+		_, _ = w.Write(val)
+		_, _ = w.WriteString("\r\n")
 	}
 	// A get of the last key confirms every set before it was processed.
 	fmt.Fprintf(w, "get %s\r\n", m.key(m.Keys-1))
@@ -111,7 +112,7 @@ func (m memcacheLoad) Run(ctx context.Context, warmup, measure, grace time.Durat
 	conns := make([]net.Conn, 0, m.Conns)
 	defer func() {
 		for _, c := range conns {
-			c.Close()
+			_ = c.Close() // load generator connections: nothing to report on close
 		}
 	}()
 	var d net.Dialer
@@ -182,14 +183,15 @@ func (m memcacheLoad) Run(ctx context.Context, warmup, measure, grace time.Durat
 				}
 				key := m.key(rng.IntN(m.Keys))
 				get := rng.Float64() >= m.SetFrac
+				// A bufio.Writer keeps its first error; the next Flush returns it.
 				if get {
-					w.WriteString("get ")
-					w.WriteString(key)
-					w.WriteString("\r\n")
+					_, _ = w.WriteString("get ")
+					_, _ = w.WriteString(key)
+					_, _ = w.WriteString("\r\n")
 				} else {
 					fmt.Fprintf(w, "set %s 0 0 %d\r\n", key, m.ValueSize)
-					w.Write(val)
-					w.WriteString("\r\n")
+					_, _ = w.Write(val)
+					_, _ = w.WriteString("\r\n")
 				}
 				select {
 				case queue <- pending{due: due, get: get}:

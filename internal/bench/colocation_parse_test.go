@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,7 +156,8 @@ func TestReadMemcacheReply(t *testing.T) {
 		miss, err := readMemcacheReply(r, tc.get)
 		switch {
 		case tc.replyErr:
-			if _, ok := err.(replyError); !ok {
+			var re replyError
+			if !errors.As(err, &re) {
 				t.Errorf("%q: err %v, want a replyError", tc.reply, err)
 			}
 		case tc.errLike != "":

@@ -34,7 +34,8 @@ func startProc(name string, argv []string, dir, outPath string) (*benchProc, err
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	defer out.Close() // the child holds its own copy
+	// The child holds its own copy and does the writing; closing ours loses nothing.
+	defer func() { _ = out.Close() }()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Stdout = out
@@ -52,6 +53,19 @@ func startProc(name string, argv []string, dir, outPath string) (*benchProc, err
 }
 
 func (p *benchProc) pid() int { return p.cmd.Process.Pid }
+
+// errExitedOK stands in for a nil wait error in messages about a process
+// that ended when it should not have, so %w always has an error to wrap.
+var errExitedOK = errors.New("exit status 0")
+
+// exitErr is why p ended: its wait error, or errExitedOK. Call it only
+// after p has exited.
+func (p *benchProc) exitErr() error {
+	if p.waitErr != nil {
+		return p.waitErr
+	}
+	return errExitedOK
+}
 
 func (p *benchProc) exited() bool {
 	select {
@@ -148,7 +162,7 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }() // only the port number was wanted
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
@@ -162,7 +176,7 @@ func waitListening(ctx context.Context, addr string, p *benchProc, timeout time.
 			return c.Close()
 		}
 		if p.exited() {
-			return fmt.Errorf("%s exited before listening on %s: %v: %s", p.name, addr, p.waitErr, lastBytes(p.output(), 400))
+			return fmt.Errorf("%s exited before listening on %s: %w: %s", p.name, addr, p.exitErr(), lastBytes(p.output(), 400))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s not listening on %s after %v: %w", p.name, addr, timeout, err)

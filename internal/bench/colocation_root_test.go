@@ -133,7 +133,7 @@ func TestColocationCancelCleansUp(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		_, err := Colocation(ctx, opts, pw)
-		pw.Close()
+		_ = pw.Close() // io.PipeWriter.Close always returns nil
 		done <- err
 	}()
 	var out []byte
@@ -145,7 +145,7 @@ func TestColocationCancelCleansUp(t *testing.T) {
 			t.Fatalf("progress ended before measuring: %s", out)
 		}
 	}
-	go io.Copy(io.Discard, pr)
+	go func() { _, _ = io.Copy(io.Discard, pr) }() // drain the rest of the progress
 	if len(groups.pids) != 3 {
 		t.Errorf("%d process groups while measuring, want 3 (memcached, 2 antagonists)", len(groups.pids))
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"slices"
 	"strconv"
@@ -46,14 +47,14 @@ func startFakeMemcached(t *testing.T, stall time.Duration) *fakeMemcached {
 		}
 	}()
 	t.Cleanup(func() {
-		l.Close()
+		_ = l.Close()
 		f.wg.Wait()
 	})
 	return f
 }
 
 func (f *fakeMemcached) serve(c net.Conn) {
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	r, w := bufio.NewReader(c), bufio.NewWriter(c)
 	first := true
 	for {
@@ -72,7 +73,7 @@ func (f *fakeMemcached) serve(c net.Conn) {
 		switch fields[0] {
 		case "get":
 			f.gets.Add(1)
-			w.WriteString("VALUE " + fields[1] + " 0 3\r\nabc\r\nEND\r\n")
+			_, _ = w.WriteString("VALUE " + fields[1] + " 0 3\r\nabc\r\nEND\r\n") // Flush reports it
 		case "set":
 			n, _ := strconv.Atoi(fields[4])
 			if _, err := r.Discard(n + 2); err != nil {
@@ -80,7 +81,7 @@ func (f *fakeMemcached) serve(c net.Conn) {
 			}
 			f.sets.Add(1)
 			if fields[len(fields)-1] != "noreply" {
-				w.WriteString("STORED\r\n")
+				_, _ = w.WriteString("STORED\r\n") // Flush reports it
 			}
 		}
 		if r.Buffered() == 0 {
@@ -155,7 +156,7 @@ func TestMemcacheLoadLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -163,7 +164,7 @@ func TestMemcacheLoadLost(t *testing.T) {
 				return
 			}
 			go func() {
-				defer c.Close()
+				defer func() { _ = c.Close() }()
 				buf := make([]byte, 4096)
 				for {
 					if _, err := c.Read(buf); err != nil {
@@ -188,7 +189,7 @@ func TestMemcacheLoadCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
 	m := memcacheLoad{Addr: srv.l.Addr().String(), Rate: 100}
-	if _, err := m.Run(ctx, 0, time.Hour, time.Second); err != context.Canceled {
+	if _, err := m.Run(ctx, 0, time.Hour, time.Second); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run after cancel: %v, want context.Canceled", err)
 	}
 }

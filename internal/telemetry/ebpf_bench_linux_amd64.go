@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sort"
@@ -37,8 +38,8 @@ func MeasureEBPFOverhead(ctx context.Context, o EBPFBenchOptions) (EBPFOverhead,
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 		return EBPFOverhead{}, fmt.Errorf("pipe: %w", err)
 	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
+	defer func() { _ = unix.Close(p[0]) }() // only this benchmark used the pipe
+	defer func() { _ = unix.Close(p[1]) }()
 	// Thread CPU time, not wall time: on a shared machine a preempted loop
 	// would count other tenants' time. The programs run in the calling
 	// thread's context, so their cost is in its system time.
@@ -49,12 +50,18 @@ func MeasureEBPFOverhead(ctx context.Context, o EBPFBenchOptions) (EBPFOverhead,
 		}
 		return (ebpfThreadCPU() - start) * 1e9 / float64(o.Calls)
 	}
+	// pipeErr keeps the first failed pipe write or read; a failed write
+	// would leave the read blocked, so the loop stops there.
+	var pipeErr error
 	pipeRT := func() float64 {
 		b := []byte{1}
 		start := ebpfThreadCPU()
-		for i := 0; i < o.Calls/2; i++ {
-			unix.Write(p[1], b)
-			unix.Read(p[0], b)
+		for i := 0; i < o.Calls/2 && pipeErr == nil; i++ {
+			if _, err := unix.Write(p[1], b); err != nil {
+				pipeErr = fmt.Errorf("write pipe: %w", err)
+			} else if _, err := unix.Read(p[0], b); err != nil {
+				pipeErr = fmt.Errorf("read pipe: %w", err)
+			}
 		}
 		return (ebpfThreadCPU() - start) * 1e9 / float64(o.Calls/2*2)
 	}
@@ -72,13 +79,16 @@ func MeasureEBPFOverhead(ctx context.Context, o EBPFBenchOptions) (EBPFOverhead,
 		}
 		g1, p1 := getppid(), pipeRT()
 		sec, chans, err := c.benchCollect(ctx, o.Workloads, o.Collects)
-		c.Close()
-		if err != nil {
+		// A link left attached would inflate the next "off" measurement.
+		if err := errors.Join(err, c.Close()); err != nil {
 			return res, err
 		}
 		// The second "off" measurement brackets the "on" one, so drift
 		// (other tenants of the machine) cancels in the difference.
 		g2, p2 := off()
+		if pipeErr != nil {
+			return res, pipeErr
+		}
 		gOff = append(gOff, (g0+g2)/2)
 		pOff = append(pOff, (p0+p2)/2)
 		gOn = append(gOn, g1)

@@ -192,7 +192,7 @@ func NewEBPFCollector(opts EBPFOptions) (*EBPFCollector, error) {
 	c.procs = coll.Maps[bpf.SculptMapProcs]
 	c.chans = coll.Maps[bpf.SculptMapChans]
 	if c.ncpu, err = ebpf.PossibleCPU(); err != nil {
-		c.Close()
+		_ = c.Close() // undoing a half-built collector; err is the one to report
 		return nil, fmt.Errorf("count possible CPUs: %w", err)
 	}
 	attached := map[string]int{}
@@ -200,7 +200,7 @@ func NewEBPFCollector(opts EBPFOptions) (*EBPFCollector, error) {
 		l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[p.hook.prog]})
 		if err != nil {
 			if p.hook.family == "sys" {
-				c.Close()
+				_ = c.Close() // undoing a half-built collector; err is the one to report
 				return nil, fmt.Errorf("attach %s to %s: %w", p.hook.prog, p.target, err)
 			}
 			c.missing = append(c.missing, fmt.Sprintf("%s: attach to %s: %v", p.hook.prog, p.target, err))

@@ -67,7 +67,7 @@ func newTestEBPF(t testing.TB, opts EBPFOptions) *EBPFCollector {
 	if err != nil {
 		t.Fatalf("NewEBPFCollector: %v", err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
@@ -122,8 +122,8 @@ func TestEBPFPeersPipeAndUnix(t *testing.T) {
 	end0, end1 := os.NewFile(uintptr(fds[0]), "end0"), os.NewFile(uintptr(fds[1]), "end1")
 	u1 := testload.Start(t, "pipe", []string{"SCULPT_TESTLOAD_FIRST=1"}, end0, end0)
 	u2 := testload.Start(t, "pipe", nil, end1, end1)
-	end0.Close()
-	end1.Close()
+	_ = end0.Close() // the children hold their own copies
+	_ = end1.Close()
 	idle := testload.Start(t, "sleep", nil)
 	ws := []workload.Workload{
 		loadWorkload(t, "pipe-a", a), loadWorkload(t, "pipe-b", b),
@@ -230,7 +230,7 @@ func TestEBPFCountsExact(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	rd := bufio.NewReader(stdout)
 	expect := func(word string) {
 		line, err := rd.ReadString('\n')
@@ -241,7 +241,9 @@ func TestEBPFCountsExact(t *testing.T) {
 	expect("ready")
 	ws := []workload.Workload{{ID: "count", Procs: []workload.Proc{loadProc(t, cmd.Process.Pid)}}}
 	before := ebpfSweep(t, c, ws)
-	stdin.Write([]byte{1})
+	if _, err := stdin.Write([]byte{1}); err != nil {
+		t.Fatalf("start the counting program: %v", err)
+	}
 	expect("done")
 	after := ebpfSweep(t, c, ws)
 	w := ws[0]
@@ -284,7 +286,7 @@ func TestEBPFDiskMixIsFile(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	ws := []workload.Workload{{ID: "dd", Procs: []workload.Proc{loadProc(t, cmd.Process.Pid)}}}
 	var before *Sample
 	for i := 0; i < 200; i++ { // past its start-up (exec, libc mappings)
@@ -332,16 +334,15 @@ func TestEBPFLoopbackIperf(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
 	for i := 0; i < 250 && !tcpListening(t, port); i++ { // until the server listens
 		time.Sleep(20 * time.Millisecond)
 	}
-	var cli *exec.Cmd
-	cli = exec.Command(iperf, "-c", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "30", "-b", "4G")
+	cli := exec.Command(iperf, "-c", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "30", "-b", "4G")
 	if err := cli.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cli.Process.Kill(); cli.Wait() })
+	t.Cleanup(func() { _ = cli.Process.Kill(); _ = cli.Wait() })
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	env := []string{"SCULPT_TESTLOAD_ADDR=" + addr}
 	es := testload.Start(t, "sockserver", env)
@@ -415,7 +416,7 @@ func freePort(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }() // only the port number was wanted
 	return l.Addr().(*net.TCPAddr).Port
 }
 

@@ -478,7 +478,7 @@ func (w *netSweep) listFDs(pid int, pf *procFDs) (int, error) {
 		return 0, err
 	}
 	f := os.NewFile(uintptr(dfd), dir)
-	defer f.Close()
+	defer func() { _ = f.Close() }() // a directory opened to read: nothing lost on close
 	names, err := f.Readdirnames(-1)
 	if err != nil {
 		return 0, err

@@ -251,7 +251,9 @@ func TestNetTCPPeersReal(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	l.Close()
+	if err := l.Close(); err != nil { // free the port for the server
+		t.Fatal(err)
+	}
 	env := []string{"SCULPT_TESTLOAD_ADDR=" + addr}
 	srv := testload.Start(t, "sockserver", env)
 	cli := testload.Start(t, "sockclient", env)
@@ -291,8 +293,8 @@ func TestNetUnixPeersReal(t *testing.T) {
 	// pipe mode reads fd 3 and writes fd 4: both are the same socket end.
 	a := testload.Start(t, "pipe", []string{"SCULPT_TESTLOAD_FIRST=1"}, end0, end0)
 	b := testload.Start(t, "pipe", nil, end1, end1)
-	end0.Close()
-	end1.Close()
+	_ = end0.Close() // the children hold their own copies
+	_ = end1.Close()
 	ws := []workload.Workload{loadWorkload(t, "a", a), loadWorkload(t, "b", b)}
 	s, c := realNetSweep(t, ws)
 	if !c.Stats().UnixPeers {

@@ -125,7 +125,7 @@ func parseHexAddrPort(b []byte) (netip.AddrPort, error) {
 	}
 	n, err := hex.Decode(raw[:], a)
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q: %v", b, err)
+		return netip.AddrPort{}, fmt.Errorf("%q: %w", b, err)
 	}
 	// Each 32-bit word is in host order: turn it to network order.
 	for w := 0; w < n; w += 4 {

@@ -323,7 +323,7 @@ func (c *PerfCollector) dropHW(i int) {
 			for _, h := range t.hw {
 				switch {
 				case h.kind == i:
-					unix.Close(h.fd)
+					_ = unix.Close(h.fd) // see closeThread
 					c.nfds--
 				case h.kind > i:
 					h.kind--
@@ -366,17 +366,20 @@ func (c *PerfCollector) readThread(t *perfThread, sum *[NumMetrics]float64, has 
 	}
 }
 
+// closeThread closes t's perf descriptors. Their close errors are dropped:
+// a perf event fd holds no written data, Linux frees the descriptor even when
+// close fails, and a retry could close an fd reused by another goroutine.
 func (c *PerfCollector) closeThread(t *perfThread) {
 	for _, fd := range t.members {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		c.nfds--
 	}
 	if t.leader >= 0 {
-		unix.Close(t.leader)
+		_ = unix.Close(t.leader)
 		c.nfds--
 	}
 	for _, h := range t.hw {
-		unix.Close(h.fd)
+		_ = unix.Close(h.fd)
 		c.nfds--
 	}
 	t.leader, t.members, t.hw = -1, nil, nil
@@ -407,7 +410,7 @@ func listTIDs(dir string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // a directory opened to read: nothing lost on close
 	names, err := f.Readdirnames(-1)
 	if err != nil {
 		return nil, err

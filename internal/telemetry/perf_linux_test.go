@@ -50,7 +50,7 @@ func newTestPerf(t *testing.T, opts PerfOptions) *PerfCollector {
 	if err != nil {
 		t.Skipf("perf unavailable: %v", err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
@@ -238,7 +238,7 @@ func startPipePair(t *testing.T) (a, b *exec.Cmd) {
 	a = testload.Start(t, "pipe", []string{"SCULPT_TESTLOAD_FIRST=1"}, r1, w2)
 	b = testload.Start(t, "pipe", nil, r2, w1)
 	for _, f := range []*os.File{r1, w1, r2, w2} {
-		f.Close()
+		_ = f.Close() // the children hold their own copies
 	}
 	return a, b
 }

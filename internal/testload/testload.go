@@ -150,7 +150,7 @@ func diskWriter() error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(path)
+	defer func() { _ = os.Remove(path) }() // on the way out with a write error already
 	block := make([]byte, 256<<10)
 	for i := range block {
 		block[i] = byte(i * 7)
@@ -181,7 +181,7 @@ func sockServer(addr string) error {
 			return fmt.Errorf("accept on %s: %w", addr, err)
 		}
 		go func() {
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			_, _ = io.Copy(c, c)
 		}()
 	}
