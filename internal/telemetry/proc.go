@@ -47,7 +47,11 @@ type ProcOptions struct {
 	// runs) once due, instead of on their own cadence. Their gauges (PSS,
 	// anonymous and swapped memory, pages per node) change without the
 	// process running only through reclaim, swap-out, page migration or
-	// other processes mapping or unmapping shared pages. DefaultProcOptions
+	// other processes mapping or unmapping shared pages: so at the refresh
+	// of a process that is still idle with an unchanged VmRSS they wait
+	// further, for at most 4 refreshes (120 sweeps by default) since they
+	// were last read; reclaim and swap-out change VmRSS, and the shared
+	// pages' PSS and page migrations are what that bound covers. DefaultProcOptions
 	// and the zero ProcOptions turn it on; a ProcOptions with any field set
 	// has it as given.
 	IdleSlowFiles bool
@@ -153,19 +157,20 @@ type ProcCollector struct {
 	// nodes holds the CPUs of each NUMA node (index = node id; nil for a
 	// node that does not exist); nil when the machine has no node directory
 	// (one node 0 holding every CPU).
-	nodes   []cpuSet
-	numaErr error
-	cache   map[ProcKey]*procCache
-	sweep   uint64
-	stats   ProcStats
-	tids    []int
-	runs    []taskRun
-	cpus    cpuSet
-	local   cpuSet
-	held    int // descriptors held open between sweeps
-	maxHeld int
-	reads   ProcReads
-	localOK bool // c.local was computed by the last full read
+	nodes     []cpuSet
+	numaErr   error
+	cache     map[ProcKey]*procCache
+	sweep     uint64
+	stats     ProcStats
+	tids      []int
+	runs      []taskRun
+	prevTasks []taskRun
+	cpus      cpuSet
+	local     cpuSet
+	held      int // descriptors held open between sweeps
+	maxHeld   int
+	reads     ProcReads
+	localOK   bool // c.local was computed by the last full read
 }
 
 // Indexes of the descriptors a procCache holds.
@@ -206,6 +211,9 @@ type procCache struct {
 	hasLocal  bool
 	readSmaps bool // read at least once (due times are staggered after the first)
 	readNUMA  bool
+	// slowBy is the sweep by which an idle process's slow files are read
+	// at its refresh even when it stayed idle (IdleSlowFiles).
+	slowBy uint64
 }
 
 var (
@@ -492,9 +500,13 @@ func (c *ProcCollector) collect(key ProcKey, ps *ProcSample) procResult {
 	// The idle skip needs the directory held (so that the process read is
 	// the one read in full before) and a complete last read.
 	var ss *procSchedstat
+	var ssBuf procSchedstat
 	if c.opts.IdleRefreshEvery > 0 && e.idleOK && e.fds[hDir] >= 0 && c.sweep < e.fullDue && (c.opts.IdleSlowFiles || !numaDue) {
-		var idle bool
-		idle, ss = c.idle(e, dirfd, pid, &ps.Values, &res)
+		var idle, haveSS bool
+		idle, haveSS = c.idle(e, dirfd, pid, &ps.Values, &res, &ssBuf)
+		if haveSS {
+			ss = &ssBuf
+		}
 		if res.gone {
 			c.release(e)
 			e.idleOK = false
@@ -507,6 +519,19 @@ func (c *ProcCollector) collect(key ProcKey, ps *ProcSample) procResult {
 			return res
 		}
 	}
+	// An idle refresh: the process did not run since its last complete
+	// read, which is read again in full (below) on the refresh cadence.
+	quiet := c.opts.IdleSlowFiles && e.idleOK && c.sweep < e.slowBy
+	var prevRun uint64
+	var prevRSS float64
+	var prevHasRSS bool
+	if quiet {
+		prevRun = e.runNS
+		prevRSS, prevHasRSS = e.last.Get(RSSBytes)
+		if e.threads > 1 {
+			c.prevTasks = append(c.prevTasks[:0], e.tasks...)
+		}
+	}
 	c.full(e, key, dirfd, ss, numaDue, &res)
 	if res.gone {
 		c.release(e)
@@ -514,9 +539,32 @@ func (c *ProcCollector) collect(key ProcKey, ps *ProcSample) procResult {
 		return res
 	}
 	setAll(&ps.Values, &e.last)
+	if quiet {
+		// Still idle, with the same resident set: smaps_rollup and
+		// numa_maps wait (see ProcOptions.IdleSlowFiles).
+		rss, hasRSS := e.last.Get(RSSBytes)
+		if e.threads > 1 {
+			quiet = slices.Equal(c.prevTasks, e.tasks)
+		} else {
+			quiet = prevRun == e.runNS
+		}
+		quiet = quiet && e.idleOK && rss == prevRSS && hasRSS == prevHasRSS
+	}
+	if quiet {
+		c.slowFiles(e, dirfd, pid, &ps.Values, &res, false, false)
+		return res
+	}
+	if c.opts.IdleSlowFiles {
+		e.slowBy = c.sweep + uint64(idleSlowRefreshes*c.opts.IdleRefreshEvery)
+	}
 	c.slowFiles(e, dirfd, pid, &ps.Values, &res, true, numaDue)
 	return res
 }
+
+// idleSlowRefreshes is how many idle refreshes (ProcOptions.IdleRefreshEvery)
+// at most pass between two reads of an idle process's smaps_rollup and
+// numa_maps under ProcOptions.IdleSlowFiles.
+const idleSlowRefreshes = 4
 
 // setAll sets every metric present in src in dst.
 func setAll(dst, src *Values) {
@@ -536,37 +584,38 @@ func setAll(dst, src *Values) {
 // idle reads the schedstat of every thread of the process and, when no
 // thread's run time changed since the last full read, sets v from it and
 // e.last and returns true. Otherwise it returns false and, for a
-// single-threaded process, the schedstat it read (for the full read to
-// reuse).
-func (c *ProcCollector) idle(e *procCache, dirfd, pid int, v *Values, res *procResult) (bool, *procSchedstat) {
+// single-threaded process, stores the schedstat it read in out (for the full
+// read to reuse) and reports haveSS.
+func (c *ProcCollector) idle(e *procCache, dirfd, pid int, v *Values, res *procResult, out *procSchedstat) (idle, haveSS bool) {
 	if e.threads <= 1 {
 		b, err := c.readHeld(e, hSchedstat, dirfd, fileSchedstat)
 		if err != nil {
 			c.note(res, pid, "schedstat", err)
-			return false, nil
+			return false, false
 		}
 		ss, err := parseSchedstat(b)
 		if err != nil {
-			return false, nil
+			return false, false
 		}
 		if ss.RunNS != e.runNS {
-			return false, &ss
+			*out = ss
+			return false, true
 		}
 		setAll(v, &e.last)
 		v.Set(RunTimeSec, float64(ss.RunNS)/1e9)
 		v.Set(RunDelaySec, float64(ss.DelayNS)/1e9)
 		v.Set(Timeslices, float64(ss.Slices))
-		return true, nil
+		return true, false
 	}
 	sum, ok := c.taskRuns(dirfd)
 	if !ok || !slices.Equal(c.runs, e.tasks) {
-		return false, nil
+		return false, false
 	}
 	setAll(v, &e.last)
 	v.Set(RunTimeSec, float64(sum.RunNS)/1e9)
 	v.Set(RunDelaySec, float64(sum.DelayNS)/1e9)
 	v.Set(Timeslices, float64(sum.Slices))
-	return true, nil
+	return true, false
 }
 
 // taskRuns lists the threads of the process and reads each one's schedstat

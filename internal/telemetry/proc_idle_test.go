@@ -223,7 +223,7 @@ func TestProcCollectorHeldFDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 
 	w := realWorkload(t, "p", p)
 	c := NewProcCollector(host.DefaultRoots(), ProcOptions{})
@@ -324,4 +324,103 @@ func TestProcCollectorIdleSlowFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProcCollectorIdleSlowRefresh checks that at the refresh of a process
+// still idle with an unchanged VmRSS, smaps_rollup waits (for at most 4
+// refreshes), and that a changed VmRSS has it read at that refresh.
+func TestProcCollectorIdleSlowRefresh(t *testing.T) {
+	roots := copyTree(t, "100")
+	dir := filepath.Join(roots.Proc, "100")
+	c := NewProcCollector(roots, ProcOptions{SmapsEvery: 1, NUMAEvery: -1, IdleRefreshEvery: 2, IdleSlowFiles: true})
+	ws := []workload.Workload{{ID: "a", Procs: []workload.Proc{proc(100, 5000)}}}
+	sweep := func(pss int) (float64, ProcStats) {
+		t.Helper()
+		smaps := fmt.Sprintf("Pss: %d kB\nAnonymous: 1 kB\nSwap: 0 kB\n", pss)
+		if err := os.WriteFile(filepath.Join(dir, "smaps_rollup"), []byte(smaps), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s := NewSample(time.Now(), ws)
+		if err := c.Collect(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+		v, ok := values(t, s, 100).Get(PSSBytes)
+		if !ok {
+			t.Fatalf("pss %d: pss absent", pss)
+		}
+		return v / 1024, c.Stats()
+	}
+	if got, _ := sweep(1); got != 1 {
+		t.Fatalf("first sweep: pss %v kB, want 1", got)
+	}
+	// Idle, same VmRSS: refreshes (stat read again) keep the old PSS until
+	// the bound of 4 refreshes (8 sweeps) since it was read.
+	refreshes, firstReread := 0, 0
+	for i := 2; i <= 12 && firstReread == 0; i++ {
+		got, st := sweep(i)
+		if st.Reads.Stat > 0 {
+			refreshes++
+		}
+		if got == float64(i) {
+			firstReread = i
+		} else if got != 1 {
+			t.Fatalf("sweep %d: pss %v kB, want 1 or %d", i, got, i)
+		}
+	}
+	if refreshes < 2 {
+		t.Fatalf("only %d idle refreshes before smaps_rollup was reread at sweep %d", refreshes, firstReread)
+	}
+	if firstReread == 0 || firstReread > 10 {
+		t.Fatalf("smaps_rollup of an idle process reread at sweep %d, want within 4 refreshes (by sweep 10)", firstReread)
+	}
+	// A changed VmRSS has it read at the next refresh (within 2 sweeps).
+	rewrite(t, filepath.Join(dir, "status"), "VmRSS:", "VmRSS:\t 7777 kB\nVmXXX:")
+	reread := false
+	for i := 100; i < 102 && !reread; i++ {
+		got, _ := sweep(i)
+		reread = got == float64(i)
+	}
+	if !reread {
+		t.Errorf("VmRSS changed: smaps_rollup not reread at the next refresh")
+	}
+}
+
+// BenchmarkProcSweep1000 measures one steady-state sweep of the procfs
+// collector over 1000 sleeping processes (run as root, with -benchtime).
+func BenchmarkProcSweep1000(b *testing.B) {
+	const n = 1000
+	var cmds []*exec.Cmd
+	b.Cleanup(func() {
+		for _, c := range cmds {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+	})
+	s := &Sample{Procs: make(map[ProcKey]*ProcSample, n)}
+	for range n {
+		c := exec.Command("/bin/sleep", "3600")
+		if err := c.Start(); err != nil {
+			b.Skipf("start sleep: %v", err)
+		}
+		cmds = append(cmds, c)
+		s.Procs[ProcKey{PID: c.Process.Pid}] = &ProcSample{}
+	}
+	c := NewProcCollector(host.DefaultRoots(), DefaultProcOptions())
+	b.Cleanup(func() { _ = c.Close() })
+	ctx := context.Background()
+	for range 40 {
+		if err := c.Collect(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		for _, ps := range s.Procs {
+			ps.Values = Values{}
+		}
+		if err := c.Collect(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(c.Stats().Idle), "idle")
 }

@@ -70,7 +70,7 @@ func (r *procReader) read(dirfd int, path []byte, oneRecord bool) ([]byte, error
 			r.buf = append(r.buf, make([]byte, len(r.buf))...)
 		}
 		m, err := syscall.Read(fd, r.buf[n:])
-		if err == syscall.EINTR {
+		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
 		if err != nil {
@@ -101,7 +101,7 @@ func (r *procReader) pread(fd int, oneRecord bool) ([]byte, error) {
 			r.buf = append(r.buf, make([]byte, len(r.buf))...)
 		}
 		m, err := unix.Pread(fd, r.buf[n:], int64(n))
-		if err == syscall.EINTR {
+		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
 		if err != nil {
@@ -141,7 +141,7 @@ func (r *procReader) readTIDs(dirfd int, path []byte, tids []int) ([]int, error)
 	defer closeFD(fd)
 	for {
 		n, err := syscall.ReadDirent(fd, r.dents)
-		if err == syscall.EINTR {
+		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
 		if err != nil {

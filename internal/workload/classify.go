@@ -18,6 +18,14 @@ type cgInfo struct {
 	// mark is the container ID or unit name: each hierarchy's path is cut
 	// after the element that holds it to give the workload's cgroup.
 	mark string
+	// memo holds cgroups(mark) results (one or two marks per cgInfo).
+	memo []cgMemo
+}
+
+// cgMemo is one memoised cgInfo.cgroups result.
+type cgMemo struct {
+	mark string
+	cgs  Cgroups
 }
 
 // groupingV1 are the v1 controllers whose path groups a process when neither

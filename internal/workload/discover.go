@@ -80,6 +80,7 @@ type Discoverer struct {
 	tick     uint64
 	ents     []pidEnt
 	known    map[int]*known
+	stack    []int32 // selectPID's walk, reused
 }
 
 // known is a process seen by an earlier Discover, with what was read of it.
@@ -99,6 +100,7 @@ type proc struct {
 	ppid     int
 	cg       *cgInfo // nil when excluded
 	excluded bool    // a kernel thread or sculpt itself
+	id       string  // treeID(Proc), built on first use and kept while known
 }
 
 // NewDiscoverer returns a Discoverer reading /proc and cgroupfs under roots.
@@ -174,6 +176,8 @@ func (d *Discoverer) Protected(w *Workload) bool {
 // Discover sweeps /proc once (reading /proc/PID/stat and /proc/PID/cgroup of
 // every new process, and of known ones every Options.RefreshEvery calls) and
 // returns the selected workloads sorted by ID.
+// The returned workloads' Cgroups.V1 maps may be shared between workloads
+// and between calls: treat them as read-only.
 //
 // A process is known when its /proc/PID entry has the inode number it had in
 // the last call (getdents(2) of /proc reports it): the kernel drops a
@@ -216,8 +220,9 @@ func (d *Discoverer) Discover(sel Selector) ([]Workload, error) {
 	var (
 		out  []Workload
 		errs []error
-		seen = make(map[string]int) // ID -> index in out
+		seen = make(map[string]int, len(sel.PIDs)+len(sel.Cgroups)) // ID -> index in out
 	)
+	out = make([]Workload, 0, len(sel.PIDs)+len(sel.Cgroups))
 	emit := func(w Workload) {
 		if i, ok := seen[w.ID]; ok {
 			out[i].Procs = append(out[i].Procs, w.Procs...)
@@ -347,6 +352,7 @@ func (d *Discoverer) readEnt(ent pidEnt) (proc, error) {
 	k := d.known[pid]
 	if k != nil && (k.ino != ent.ino || ent.ino <= 1) {
 		delete(d.known, pid) // another process now has this PID
+		d.reader.forget(pid) // and its held files are the old one's
 		k = nil
 	}
 	if k == nil {
@@ -371,7 +377,7 @@ func (d *Discoverer) readEnt(ent pidEnt) (proc, error) {
 			delete(d.known, pid)
 			return p, err
 		}
-		p.cg = k.p.cg
+		p.cg, p.id = k.p.cg, k.p.id
 		k.p, k.parentIno = p, d.inoOf(p.ppid)
 		k.reads++
 		k.statDue = d.due(k.reads, pid)
@@ -471,13 +477,13 @@ func (d *Discoverer) selectPID(pid int) (Workload, error) {
 		return Workload{}, fmt.Errorf("pid %d is %s: %w", pid, what, ErrExcluded)
 	}
 	w := Workload{
-		ID:      treeID(root.Proc),
+		ID:      d.treeIDOf(i),
 		Name:    root.Comm,
 		Kind:    KindTree,
-		Cgroups: cgroupsOf([]*cgInfo{root.cg}, ""),
+		Cgroups: root.cg.cgroups(""),
 	}
 	d.buildChildren()
-	stack := []int32{i}
+	stack := append(d.stack[:0], i)
 	for len(stack) > 0 {
 		j := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -488,6 +494,7 @@ func (d *Discoverer) selectPID(pid int) (Workload, error) {
 		}
 		stack = append(stack, d.children[j]...)
 	}
+	d.stack = stack
 	slices.SortFunc(w.Procs, func(a, b Proc) int { return a.PID - b.PID })
 	return w, nil
 }
@@ -506,6 +513,20 @@ func (d *Discoverer) buildChildren() {
 			d.children[j] = append(d.children[j], int32(i))
 		}
 	}
+}
+
+// treeIDOf returns treeID of the process at index i, built once per process
+// while it stays known (its /proc entry keeps its inode, so its PID and start
+// time cannot change).
+func (d *Discoverer) treeIDOf(i int32) string {
+	p := &d.procs[i]
+	if p.id == "" {
+		p.id = treeID(p.Proc)
+		if k := d.known[p.PID]; k != nil && k.p.StartTime == p.StartTime {
+			k.p.id = p.id
+		}
+	}
+	return p.id
 }
 
 func treeID(p Proc) string {
@@ -529,8 +550,8 @@ func (d *Discoverer) groupAll() []Workload {
 		ci := p.cg
 		id, name, kind := ci.id, ci.name, ci.kind
 		if kind == "" {
-			root := d.procs[d.treeRoot(int32(i))].Proc
-			id, name, kind = treeID(root), root.Comm, KindTree
+			r := d.treeRoot(int32(i))
+			id, name, kind = d.treeIDOf(r), d.procs[r].Comm, KindTree
 		}
 		g := groups[id]
 		if g == nil {
@@ -546,7 +567,11 @@ func (d *Discoverer) groupAll() []Workload {
 	}
 	out := make([]Workload, len(order))
 	for i, g := range order {
-		g.w.Cgroups = cgroupsOf(g.cgs, g.mark)
+		if len(g.cgs) == 1 {
+			g.w.Cgroups = g.cgs[0].cgroups(g.mark)
+		} else {
+			g.w.Cgroups = cgroupsOf(g.cgs, g.mark)
+		}
 		out[i] = g.w
 	}
 	return out
@@ -568,6 +593,23 @@ func (d *Discoverer) treeRoot(i int32) int32 {
 		}
 		i = j
 	}
+}
+
+// cgroups returns cgroupsOf(ci, mark), computed once per cgInfo and mark:
+// the V1 map is shared by every workload (and Discover call) it is returned
+// for, and never modified. ci may be nil (an empty Cgroups).
+func (ci *cgInfo) cgroups(mark string) Cgroups {
+	if ci == nil {
+		return Cgroups{}
+	}
+	for _, m := range ci.memo {
+		if m.mark == mark {
+			return m.cgs
+		}
+	}
+	c := cgroupsOf([]*cgInfo{ci}, mark)
+	ci.memo = append(ci.memo, cgMemo{mark: mark, cgs: c})
+	return c
 }
 
 // cgroupsOf returns, for each hierarchy, the deepest cgroup that holds every

@@ -305,6 +305,13 @@ func (r *procReader) drop(pid int, h *heldFiles) {
 	delete(r.held, pid)
 }
 
+// forget closes the held files of pid (its PID now names another process).
+func (r *procReader) forget(pid int) {
+	if h := r.held[pid]; h != nil {
+		r.drop(pid, h)
+	}
+}
+
 // close closes every held file.
 func (r *procReader) close() {
 	for pid, h := range r.held {
@@ -345,6 +352,12 @@ func listPIDs(fd int, buf []byte, ents []pidEnt) ([]pidEnt, error) {
 			name := b[19:reclen]
 			if i := bytes.IndexByte(name, 0); i >= 0 {
 				name = name[:i]
+			}
+			// Entries such as "self" or "sys" are skipped before atou,
+			// whose error would allocate.
+			if len(name) == 0 || name[0] < '1' || name[0] > '9' {
+				b = b[reclen:]
+				continue
 			}
 			if pid, err := atou(name); err == nil && pid > 0 && pid < 1<<31 {
 				ino := binary.NativeEndian.Uint64(b[:8])

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"syscall"
@@ -117,5 +118,65 @@ func TestRealReparentAtOnce(t *testing.T) {
 	}
 	if len(got) != 1 || !slices.Equal(got[0].PIDs(), []int{kids[0]}) {
 		t.Errorf("Discover(PIDs %d) = %v", kids[0], summary(got))
+	}
+}
+
+// TestDiscoverCachedIDsAndCgroups checks the per-process caches (tree IDs
+// and each cgroup file's workload cgroups) against a process that moves
+// cgroups and a PID reused by a new process: the workload follows each
+// change at the next re-read, and a selected Cgroups.V1 matches a fresh
+// computation.
+func TestDiscoverCachedIDsAndCgroups(t *testing.T) {
+	dir := t.TempDir()
+	roots := host.Roots{Proc: filepath.Join(dir, "proc"), Sys: filepath.Join(dir, "sys"), Cgroup: filepath.Join(dir, "cgroup")}
+	p := fproc{pid: 300, ppid: 1, comm: "app", start: 50, cgroup: v1only("/", "/a", "/a")}
+	writeProcs(t, roots.Proc, []fproc{p})
+	d := NewDiscoverer(roots, Options{Self: selfPID, RefreshEvery: 1})
+	defer func() { _ = d.Close() }()
+	discover := func() Workload {
+		t.Helper()
+		ws, err := d.Discover(Selector{PIDs: []int{300}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ws) != 1 {
+			t.Fatalf("got %d workloads, want 1", len(ws))
+		}
+		return ws[0]
+	}
+	for i := 0; i < 3; i++ {
+		w := discover()
+		if w.ID != "tree:300@50" || w.Cgroups.V1["cpu"] != "/a" || w.Cgroups.V1["memory"] != "/a" {
+			t.Fatalf("call %d: %s %+v, want tree:300@50 in /a", i, w.ID, w.Cgroups)
+		}
+	}
+	// Moved: the next call (RefreshEvery 1) re-reads its cgroup file.
+	if err := os.WriteFile(filepath.Join(roots.Proc, "300", "cgroup"), []byte(v1only("/", "/b", "/b")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := discover()
+	if w.Cgroups.V1["cpu"] != "/b" || w.Cgroups.V1["memory"] != "/b" {
+		t.Errorf("after the move: %+v, want /b", w.Cgroups)
+	}
+	entries, err := parseCgroupFile([]byte(v1only("/", "/b", "/b")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := cgroupsOf([]*cgInfo{newCgInfo(entries)}, ""); !reflect.DeepEqual(w.Cgroups, want) {
+		t.Errorf("cached cgroups %+v, want %+v", w.Cgroups, want)
+	}
+	// The PID reused by a new process (a new /proc entry, with an inode
+	// number of its own since both exist at once, and a new start time).
+	p.start, p.cgroup = 77, v1only("/", "/a", "/a")
+	tmp := filepath.Join(dir, "new")
+	writeProcs(t, tmp, []fproc{p})
+	if err := os.RemoveAll(filepath.Join(roots.Proc, "300")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(tmp, "300"), filepath.Join(roots.Proc, "300")); err != nil {
+		t.Fatal(err)
+	}
+	if w := discover(); w.ID != "tree:300@77" || w.Cgroups.V1["cpu"] != "/a" {
+		t.Errorf("reused PID: %s %+v, want tree:300@77 in /a", w.ID, w.Cgroups)
 	}
 }
