@@ -301,7 +301,9 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 	if fl.mode == engine.ModeApply && !fl.keep {
 		defer func() {
 			// The run's context may be cancelled (a signal): revert anyway.
-			rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			// Generous: leaving the machine changed is worse than a slow
+			// exit; what is left stays in the journal for `sculpt revert`.
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			steps, err := be.Revert(rctx, j)
 			restored := 0
@@ -312,7 +314,7 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 			}
 			eng.Note("revert", fmt.Sprintf("reverted %d change(s) on exit (%d journal entries handled)", restored, len(steps)))
 			if err != nil {
-				a.log.Error("reverting on exit", "journal", fl.journal, "err", err)
+				a.log.Error("reverting on exit: run `sculpt revert --journal "+fl.journal+"` to undo what is left", "journal", fl.journal, "left", j.Len(), "err", err)
 				return
 			}
 			a.log.Info("reverted every change on exit", "restored", restored, "entries", len(steps))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -153,5 +154,44 @@ func TestRecordNeedsUndo(t *testing.T) {
 	j := openT(t, filepath.Join(t.TempDir(), "j"))
 	if _, err := j.Record(Entry{Action: hal.PinThreads{PID: 1, CPUs: []int{0}}}); err == nil {
 		t.Error("Record without undo succeeded")
+	}
+}
+
+func TestDropMany(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.json")
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = j.Close() }()
+	var seqs []uint64
+	for i := 0; i < 5; i++ {
+		seq, err := j.Record(Entry{Action: hal.SetSched{PID: 100 + i, Policy: "batch"}, Undo: hal.SetSched{PID: 100 + i, Policy: "other"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+	}
+	if err := j.DropMany(seqs[1], 9999); err == nil {
+		t.Fatal("DropMany with an unknown seq succeeded")
+	}
+	if j.Len() != 5 {
+		t.Fatalf("a failed DropMany dropped entries: %d left", j.Len())
+	}
+	if err := j.DropMany(seqs[1], seqs[3]); err != nil {
+		t.Fatal(err)
+	}
+	_ = j.Close()
+	j2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = j2.Close() }()
+	var left []uint64
+	for _, e := range j2.Entries() {
+		left = append(left, e.Seq)
+	}
+	if want := []uint64{seqs[0], seqs[2], seqs[4]}; !slices.Equal(left, want) {
+		t.Errorf("after DropMany and reopen: entries %v, want %v", left, want)
 	}
 }

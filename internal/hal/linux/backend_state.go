@@ -206,15 +206,27 @@ const (
 // harmless). An entry whose process has exited, or whose PID now belongs to
 // another process (a different start time), is skipped with a note; the
 // parts of its undo that concern no process (a cgroup's cpuset) still run.
-// Each entry is dropped from the journal once handled, so a crash during
-// revert resumes where it stopped; an entry whose undo failed stays, and
-// the errors are joined. When every entry is handled the journal is cleared.
+// Handled entries are dropped from the journal in batches (one fsync per
+// revertBatch entries, so that a slow disk cannot stall a revert of many
+// entries); a crash during revert resumes from the last batch, re-undoing at
+// most revertBatch entries, which is harmless. An entry whose undo failed
+// stays, and the errors are joined. When every entry is handled the journal
+// is cleared. A cancelled ctx stops between entries; what was handled is
+// dropped first.
 func (b *Backend) Revert(ctx context.Context, j *journal.Journal) ([]RevertStep, error) {
 	entries := j.Entries()
 	var steps []RevertStep
 	var errs []error
+	var handled []uint64
+	flush := func() {
+		if err := j.DropMany(handled...); err != nil {
+			errs = append(errs, err)
+		}
+		handled = handled[:0]
+	}
 	for i := len(entries) - 1; i >= 0; i-- {
 		if err := ctx.Err(); err != nil {
+			flush()
 			return steps, errors.Join(append(errs, err)...)
 		}
 		e := entries[i]
@@ -238,11 +250,13 @@ func (b *Backend) Revert(ctx context.Context, j *journal.Journal) ([]RevertStep,
 				}
 			}
 		}
-		if err := j.Drop(e.Seq); err != nil {
-			errs = append(errs, err)
+		handled = append(handled, e.Seq)
+		if len(handled) >= revertBatch {
+			flush()
 		}
 		steps = append(steps, st)
 	}
+	flush()
 	if len(errs) == 0 {
 		if err := j.Clear(); err != nil {
 			errs = append(errs, err)
@@ -250,6 +264,9 @@ func (b *Backend) Revert(ctx context.Context, j *journal.Journal) ([]RevertStep,
 	}
 	return steps, errors.Join(errs...)
 }
+
+// revertBatch is how many handled entries Revert drops per journal write.
+const revertBatch = 32
 
 // identityChanged says whether the process p recorded is gone or replaced.
 func (b *Backend) identityChanged(p journal.Process) (string, bool) {
