@@ -111,7 +111,17 @@ func writeTable(w io.Writer, ds []dna.DNA, top int) error {
 func writeDetail(w io.Writer, ds []dna.DNA) error {
 	for _, d := range ds {
 		fmt.Fprintf(w, "%s  (%s, %s, pids %s)\n", d.Name, d.ID, d.Kind, pidList(d.PIDs))
-		fmt.Fprintf(w, "  archetype  %s\n", archLabel(d))
+		fmt.Fprintf(w, "  archetype  %s  [%s]\n", archLabel(d), d.Classifier)
+		if d.Novelty != nil {
+			verdict := "a known kind"
+			if d.Novel {
+				verdict = "NOVEL: far from every known kind"
+			}
+			fmt.Fprintf(w, "  novelty    %.2f (%s)\n", *d.Novelty, verdict)
+		}
+		if d.PhaseChange {
+			fmt.Fprintf(w, "  phase change: its DNA shifted and stayed shifted\n")
+		}
 		present := map[string]bool{}
 		for _, gi := range dna.Catalog {
 			v, ok := d.Genes[gi.Name]
