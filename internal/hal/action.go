@@ -3,10 +3,10 @@ package hal
 import (
 	"fmt"
 	"regexp"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
+
+	"sculpt/internal/hal/topology"
 )
 
 // Action is one change to the machine. The set is sealed: only this package
@@ -724,25 +724,4 @@ func (a Steps) String() string {
 
 // FormatList writes CPU or node numbers in the kernel's list form
 // ("0-3,8"); an empty list gives "".
-func FormatList(l []int) string {
-	s := slices.Clone(l)
-	sort.Ints(s)
-	s = slices.Compact(s)
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		j := i
-		for j+1 < len(s) && s[j+1] == s[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.Itoa(s[i]))
-		if j > i {
-			b.WriteByte('-')
-			b.WriteString(strconv.Itoa(s[j]))
-		}
-		i = j + 1
-	}
-	return b.String()
-}
+func FormatList(l []int) string { return topology.FormatCPUList(l) }
