@@ -15,6 +15,7 @@ import (
 	"sculpt/internal/hal"
 	"sculpt/internal/hal/journal"
 	"sculpt/internal/hal/linux"
+	"sculpt/internal/hal/topology"
 )
 
 func init() { register(newActCmd) }
@@ -239,24 +240,11 @@ func parseListFlag(flag, v string) ([]int, error) {
 	if strings.TrimSpace(v) == "" {
 		return nil, usagef("--%s: missing; give a list such as 0-3,8", flag)
 	}
-	var out []int
-	for _, tok := range strings.Split(v, ",") {
-		lo, hi, isRange := strings.Cut(strings.TrimSpace(tok), "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil || a < 0 {
-			return nil, usagef("--%s %q: %q is not a number or range", flag, v, tok)
-		}
-		z := a
-		if isRange {
-			if z, err = strconv.Atoi(hi); err != nil || z < a || z-a > 1<<16 {
-				return nil, usagef("--%s %q: %q is not a valid range", flag, v, tok)
-			}
-		}
-		for c := a; c <= z; c++ {
-			out = append(out, c)
-		}
+	l, err := topology.ParseCPUList(v)
+	if err != nil {
+		return nil, usagef("--%s %q: %v", flag, v, err)
 	}
-	return out, nil
+	return l, nil
 }
 
 func requirePID(pid int) error {

@@ -15,6 +15,7 @@ import (
 
 	"sculpt/internal/hal"
 	"sculpt/internal/hal/journal"
+	"sculpt/internal/hal/topology"
 	"sculpt/internal/host"
 )
 
@@ -404,27 +405,6 @@ func parseStat(data []byte) (string, uint64, error) {
 	return s[open+1 : close], start, nil
 }
 
-// parseList parses a kernel list ("0-3,8"), ascending.
-func parseList(s string) ([]int, error) {
-	var out []int
-	if s == "" {
-		return []int{}, nil
-	}
-	for _, tok := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(strings.TrimSpace(tok), "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil || a < 0 {
-			return nil, fmt.Errorf("list %q: bad element %q", s, tok)
-		}
-		z := a
-		if isRange {
-			if z, err = strconv.Atoi(hi); err != nil || z < a || z-a > 1<<16 {
-				return nil, fmt.Errorf("list %q: bad range %q", s, tok)
-			}
-		}
-		for c := a; c <= z; c++ {
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}
+// parseList parses a kernel list ("0-3,8"): topology's parser, shared
+// with sysfs discovery and the CLI.
+func parseList(s string) ([]int, error) { return topology.ParseCPUList(s) }
