@@ -268,17 +268,7 @@ func (c *EBPFCollector) readProcs() (map[uint32]*procCounters, error) {
 				out[k] = pc
 			}
 			for _, v := range vals[i*c.ncpu : (i+1)*c.ncpu] {
-				for cl := range pc.Sys {
-					pc.Sys[cl] += v.Sys[cl]
-				}
-				pc.InetTx += v.InetTx
-				pc.InetRx += v.InetRx
-				pc.LoopTx += v.LoopTx
-				pc.LoopRx += v.LoopRx
-				pc.UnixTx += v.UnixTx
-				pc.UnixRx += v.UnixRx
-				pc.PipeTx += v.PipeTx
-				pc.PipeRx += v.PipeRx
+				pc.add(&v)
 			}
 		}
 	}
@@ -298,6 +288,21 @@ func (c *EBPFCollector) readProcs() (map[uint32]*procCounters, error) {
 	}
 }
 
+// add adds one CPU's slot of the per-CPU process map.
+func (pc *procCounters) add(v *bpf.SculptProcStats) {
+	for cl := range pc.Sys {
+		pc.Sys[cl] += v.Sys[cl]
+	}
+	pc.InetTx += v.InetTx
+	pc.InetRx += v.InetRx
+	pc.LoopTx += v.LoopTx
+	pc.LoopRx += v.LoopRx
+	pc.UnixTx += v.UnixTx
+	pc.UnixRx += v.UnixRx
+	pc.PipeTx += v.PipeTx
+	pc.PipeRx += v.PipeRx
+}
+
 // iterateProcs is readProcs for kernels without batch operations.
 func (c *EBPFCollector) iterateProcs() (map[uint32]*procCounters, error) {
 	out := make(map[uint32]*procCounters)
@@ -307,17 +312,7 @@ func (c *EBPFCollector) iterateProcs() (map[uint32]*procCounters, error) {
 	for it.Next(&k, &vals) {
 		pc := &procCounters{}
 		for _, v := range vals {
-			for cl := range pc.Sys {
-				pc.Sys[cl] += v.Sys[cl]
-			}
-			pc.InetTx += v.InetTx
-			pc.InetRx += v.InetRx
-			pc.LoopTx += v.LoopTx
-			pc.LoopRx += v.LoopRx
-			pc.UnixTx += v.UnixTx
-			pc.UnixRx += v.UnixRx
-			pc.PipeTx += v.PipeTx
-			pc.PipeRx += v.PipeRx
+			pc.add(&v)
 		}
 		out[k] = pc
 	}
