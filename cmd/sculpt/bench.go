@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -88,9 +87,7 @@ sweep so that each busy loop runs in between. Progress goes to stderr.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				return writeJSON(a, res)
 			}
 			return writeProfilerTable(a.stdout, res)
 		},

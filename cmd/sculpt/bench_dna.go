@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -69,9 +68,7 @@ neighbour on the same windows' normalised genes, on the same splits. Progress go
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
+				return writeJSON(a, struct {
 					*dna.BenchResult
 					CPUs      int    `json:"cpus"`
 					GoVersion string `json:"go_version"`

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -82,9 +81,7 @@ see docs/genes.md.`,
 				fmt.Fprintf(a.stderr, "sculpt: pid %d exited during the window; it is left out\n", pid)
 			}
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(toJSON(obs))
+				return writeJSON(a, toJSON(obs))
 			}
 			if len(obs.DNA) <= 4 {
 				return writeDetail(a.stdout, obs.DNA)

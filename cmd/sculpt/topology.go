@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -48,9 +47,7 @@ it (every IRQ included). See docs/topology.md for each field.`,
 			}
 			rep := topologyReport{Topology: topo, TelemetrySources: telemetry.ProbeSources(a.roots)}
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
+				return writeJSON(a, rep)
 			}
 			return writeTopologyText(a.stdout, rep)
 		},
