@@ -31,16 +31,23 @@ func Start(tb testing.TB, mode string, env []string, files ...*os.File) *exec.Cm
 	return cmd
 }
 
-// WaitThreads waits until pid has at least n threads or the timeout passes,
-// and reports whether it got there.
+// WaitThreads waits until pid has at least n threads and its thread count
+// has then held still for a quarter of a second (the Go runtime of a test
+// load starts a few threads of its own after the ones asked for), or the
+// timeout passes, and reports whether it got there.
 func WaitThreads(pid, n int, timeout time.Duration) bool {
+	const settle = 250 * time.Millisecond
 	deadline := time.Now().Add(timeout)
+	last, since := -1, time.Now()
 	for time.Now().Before(deadline) {
 		ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-		if err == nil && len(ents) >= n {
+		if err == nil && len(ents) != last {
+			last, since = len(ents), time.Now()
+		}
+		if last >= n && time.Since(since) >= settle {
 			return true
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return false
+	return last >= n
 }
