@@ -6,12 +6,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"sculpt/internal/engine"
+	"sculpt/internal/hal/topology"
+	"sculpt/internal/host"
 	"sculpt/internal/testload"
 )
 
@@ -97,34 +101,65 @@ func runWatching(t *testing.T, c colo, args ...string) (int, string, string, []s
 }
 
 // TestRunApplyIsolatesServiceFromAntagonist: with no labels, sculpt tells
-// the socket service from the CPU spinner by DNA, gives the service a CPU
-// of its own and confines and demotes the spinner; on exit everything is
-// as it was.
+// the socket service from the CPU spinner by DNA. With the default rules on
+// a machine of fewer than 4 cores it pins nothing and moves the spinner to
+// SCHED_IDLE; with the dedicated-cores rules (and by default on a bigger
+// machine) it gives the service a CPU of its own and confines the spinner
+// to another as SCHED_BATCH. On exit everything is as it was.
 func TestRunApplyIsolatesServiceFromAntagonist(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to change other processes' affinity and policy")
 	}
+	topo, err := topology.Discover(host.DefaultRoots())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(topo.OnlineCPUs()) < 2 {
+		t.Skip("needs 2 online CPUs")
+	}
+	dedicated := func(s snapshot) bool {
+		return !strings.ContainsAny(s.serverCPUs, ",-") && !strings.ContainsAny(s.hogCPUs, ",-") &&
+			s.serverCPUs != s.hogCPUs && s.hogPolicy == 3
+	}
+	idleClass := func(s snapshot) bool {
+		return s.serverCPUs == s.hogCPUs && strings.ContainsAny(s.hogCPUs, ",-") && s.hogPolicy == 5
+	}
+	rulesFile := filepath.Join(t.TempDir(), "dedicated.yaml")
+	src := strings.Replace(string(engine.DefaultRulesYAML()), "small_machine: machine.cores < 4", "small_machine: 1 > 2", 1)
+	if err := os.WriteFile(rulesFile, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("default rules", func(t *testing.T) {
+		if engine.MachineOf(*topo).Cores < 4 {
+			applyAndCheck(t, nil, "the spinner in the idle class on every CPU, the service untouched", idleClass, "batch-idle-small")
+		} else {
+			applyAndCheck(t, nil, "the service on a CPU of its own and the spinner confined to another as SCHED_BATCH", dedicated, "latency-critical-service", "cpu-bound-batch")
+		}
+	})
+	t.Run("dedicated rules", func(t *testing.T) {
+		applyAndCheck(t, []string{"--rules", rulesFile}, "the service on a CPU of its own and the spinner confined to another as SCHED_BATCH", dedicated, "latency-critical-service", "cpu-bound-batch")
+	})
+}
+
+// applyAndCheck runs apply mode over a service, its client and a spinner
+// and checks that some sample shows the arrangement (what, ok), that the
+// audit names the rules (with genes) that were applied, and that exit
+// restored everything.
+func applyAndCheck(t *testing.T, extra []string, what string, ok func(snapshot) bool, wantRules ...string) {
 	c := startColocation(t)
 	time.Sleep(200 * time.Millisecond) // let the client connect
 	before := c.read(t)
 	dir := t.TempDir()
 	jpath, audit := filepath.Join(dir, "journal.json"), filepath.Join(dir, "audit.jsonl")
-	code, out, errs, seen := runWatching(t, c, "run", "--mode", "apply", "--interval", "1s", "--for", "6s",
+	args := append([]string{"run", "--mode", "apply", "--interval", "1s", "--for", "6s",
 		"--pid", strconv.Itoa(c.server), "--pid", strconv.Itoa(c.client), "--pid", strconv.Itoa(c.hog),
-		"--journal", jpath, "--audit", audit)
+		"--journal", jpath, "--audit", audit}, extra...)
+	code, out, errs, seen := runWatching(t, c, args...)
 	if code != 0 {
 		t.Fatalf("run --mode apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
-	isolated := false
-	for _, s := range seen {
-		if !strings.ContainsAny(s.serverCPUs, ",-") && !strings.ContainsAny(s.hogCPUs, ",-") &&
-			s.serverCPUs != s.hogCPUs && s.hogPolicy == 3 {
-			isolated = true
-			break
-		}
-	}
-	if !isolated {
-		t.Errorf("never saw the service on a CPU of its own and the spinner confined to another as SCHED_BATCH; samples %v\nstdout:\n%s\nstderr:\n%s", seen[len(seen)/2:], out, errs)
+	if !slices.ContainsFunc(seen, ok) {
+		t.Errorf("never saw %s; samples %v\nstdout:\n%s\nstderr:\n%s", what, seen[len(seen)/2:], out, errs)
 	}
 	after := c.read(t)
 	if after != before {
@@ -157,8 +192,10 @@ func TestRunApplyIsolatesServiceFromAntagonist(t *testing.T) {
 			rules[r.Rule] = true
 		}
 	}
-	if !rules["latency-critical-service"] || !rules["cpu-bound-batch"] {
-		t.Errorf("applied rules %v, want latency-critical-service and cpu-bound-batch", rules)
+	for _, r := range wantRules {
+		if !rules[r] {
+			t.Errorf("applied rules %v, want %v", rules, wantRules)
+		}
 	}
 }
 

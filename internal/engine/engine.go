@@ -59,6 +59,7 @@ type Engine struct {
 	fixedIRQ map[int]bool
 	rewards  map[string]Reward
 	excluded map[string]bool
+	machine  Machine
 	enc      *json.Encoder
 	client   *http.Client
 }
@@ -86,6 +87,9 @@ func New(opts Options) *Engine {
 		client: &http.Client{Timeout: scrapeTimeout}}
 	if e.agent == nil {
 		e.agent = NopAgent{}
+	}
+	if opts.Topology != nil {
+		e.machine = MachineOf(*opts.Topology)
 	}
 	if opts.Audit != nil {
 		e.enc = json.NewEncoder(opts.Audit)
@@ -122,6 +126,7 @@ type AuditRecord struct {
 	Rule      string             `json:"rule,omitempty"`
 	Archetype string             `json:"archetype,omitempty"`
 	Genes     map[string]float64 `json:"genes,omitempty"`
+	Traits    map[string]any     `json:"traits,omitempty"`
 	Want      *Want              `json:"want,omitempty"`
 	CPUs      []int              `json:"cpus,omitempty"`
 	Action    *hal.JSONAction    `json:"action,omitempty"`
@@ -211,7 +216,7 @@ func (e *Engine) Step(ctx context.Context, obs *Observation) (*Step, error) {
 			continue
 		}
 		m, errs := rules.Evaluate(Input{Genes: d.Genes, Archetype: d.Archetype, Confidence: d.Confidence,
-			Kind: d.Kind, Name: d.Name, ID: d.ID, PIDs: len(d.PIDs)})
+			Kind: d.Kind, Name: d.Name, ID: d.ID, PIDs: len(d.PIDs), Machine: e.machine})
 		for _, err := range errs {
 			st.Warnings = append(st.Warnings, fmt.Sprintf("%s: %v", d.ID, err))
 		}
@@ -228,7 +233,7 @@ func (e *Engine) Step(ctx context.Context, obs *Observation) (*Step, error) {
 		states = append(states, WorkloadState{ID: d.ID, Name: d.Name, PIDs: d.PIDs, CPUCgroup: ownCPUCgroup(w), Match: stable})
 		if e.opts.Mode == ModeApply || e.opts.Mode == ModeAdvise {
 			e.audit(AuditRecord{Event: "decision", Workload: d.ID, Name: d.Name, Rule: stable.Rule, Archetype: d.Archetype,
-				Genes: stable.Genes, Want: &stable.Want})
+				Genes: stable.Genes, Traits: stable.Traits, Want: &stable.Want})
 		}
 	}
 	// Workloads that are gone: nothing to undo (their processes are gone;

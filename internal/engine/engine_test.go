@@ -93,7 +93,45 @@ func testEngine(t *testing.T, mode Mode, f *fakeHAL, mut func(*Config)) (*Engine
 		mut(&cfg)
 	}
 	var audit bytes.Buffer
-	return New(Options{Mode: mode, HAL: f, Topology: vm2(), Rules: LoadDefaultRules(), Config: cfg, Audit: &audit, Self: 999999}), &audit
+	return New(Options{Mode: mode, HAL: f, Topology: vm2(), Rules: dedicatedRules(t), Config: cfg, Audit: &audit, Self: 999999}), &audit
+}
+
+// dedicatedRules are the default rules with small_machine off: the
+// dedicated-cores arrangement on the 2-CPU literal, whose pins and classes
+// the engine tests follow.
+func dedicatedRules(t *testing.T) *RuleSet {
+	t.Helper()
+	const line = "small_machine: machine.cores < 4"
+	src := string(DefaultRulesYAML())
+	if !strings.Contains(src, line) {
+		t.Fatalf("the default rules lost %q", line)
+	}
+	rs, diags := ParseRules("default, small_machine off", []byte(strings.Replace(src, line, "small_machine: 1 > 2", 1)))
+	if rs == nil {
+		t.Fatal(diags)
+	}
+	return rs
+}
+
+// On a 2-CPU machine the default rules pin nothing: the service keeps both
+// CPUs with a high weight, and the spinner keeps both too, in the idle
+// class.
+func TestEngineDefaultRulesSmallMachine(t *testing.T) {
+	f := newFakeHAL(10, 20)
+	cfg := DefaultConfig()
+	cfg.Hysteresis, cfg.Cooldown = 1, 0
+	var audit bytes.Buffer
+	e := New(Options{Mode: ModeApply, HAL: f, Topology: vm2(), Rules: LoadDefaultRules(), Config: cfg, Audit: &audit, Self: 999999})
+	step(t, e, obsOf(wl{"svc", 10, svcGenes}, wl{"hog", 20, hogGenes}))
+	if !slices.Equal(f.cpus[10], []int{0, 1}) || f.policy[10] != "other" {
+		t.Errorf("service: %v %s, want both CPUs, other", f.cpus[10], f.policy[10])
+	}
+	if !slices.Equal(f.cpus[20], []int{0, 1}) || f.policy[20] != "idle" {
+		t.Errorf("spinner: %v %s, want both CPUs, idle", f.cpus[20], f.policy[20])
+	}
+	if !strings.Contains(audit.String(), `"rule":"batch-idle-small"`) || !strings.Contains(audit.String(), `"small_machine":true`) {
+		t.Errorf("the audit log does not say which rule and trait: %s", audit.String())
+	}
 }
 
 func step(t *testing.T, e *Engine, o *Observation) *Step {

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"sculpt/internal/dna"
+	"sculpt/internal/hal/topology"
 )
 
 // RulesVersion is the rule file format this code reads.
@@ -89,11 +90,12 @@ type Rule struct {
 	Name        string
 	Description string
 	Priority    int
-	When        string // CEL, bool
-	Line        int    // line of the rule in its file
-	Then        Want   // Count is filled from CountExpr at evaluation
-	CountExpr   string // CEL, int or double; "" means 1
-	Genes       []string
+	When        string   // CEL, bool
+	Line        int      // line of the rule in its file
+	Then        Want     // Count is filled from CountExpr at evaluation
+	CountExpr   string   // CEL, int or double; "" means 1
+	Genes       []string // genes it reads, through traits too
+	Traits      []string // traits it reads directly
 
 	order int
 	when  cel.Program
@@ -104,7 +106,21 @@ type Rule struct {
 // safe for concurrent use.
 type RuleSet struct {
 	Source string // file name, or "default" for the embedded set
+	Traits []*Trait
 	Rules  []*Rule
+}
+
+// Trait is a named CEL expression of a rule file's traits section, computed
+// for each workload before the rules (in file order, so a trait may use
+// the traits above it) and seen by rules and later traits as traits.NAME.
+type Trait struct {
+	Name   string
+	Expr   string
+	Line   int
+	Genes  []string // genes it reads, through other traits too
+	Traits []string // traits it reads directly
+
+	prg cel.Program
 }
 
 // Diagnostic is one problem found in a rule file.
@@ -154,9 +170,53 @@ type Input struct {
 	Name       string
 	ID         string
 	PIDs       int
+	Machine    Machine
+}
+
+// Machine is what rules see of the machine's size, as machine.cpus,
+// machine.cores and machine.nodes.
+type Machine struct {
+	CPUs  int // online logical CPUs
+	Cores int // physical cores with an online CPU
+	Nodes int // NUMA nodes with an online CPU
+}
+
+// MachineOf counts the online CPUs, cores and nodes of t. Where the
+// kernel does not say which core a CPU belongs to, each CPU counts as one.
+func MachineOf(t topology.Topology) Machine {
+	m := Machine{CPUs: len(t.OnlineCPUs()), Cores: t.Cores()}
+	if m.Cores == 0 {
+		m.Cores = m.CPUs
+	}
+	nodes := map[int]bool{}
+	for _, c := range t.CPUs {
+		if c.Online {
+			nodes[max(c.Node, 0)] = true
+		}
+	}
+	m.Nodes = len(nodes)
+	return m
 }
 
 var geneRef = regexp.MustCompile(`\bgenes\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*["']([^"']+)["']\s*\])`)
+
+var traitRef = regexp.MustCompile(`\btraits\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*["']([^"']+)["']\s*\])`)
+
+var traitName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// refsOf lists the names an expression reads through re (genes or traits).
+func refsOf(re *regexp.Regexp, expr string) []string {
+	var refs []string
+	for _, m := range re.FindAllStringSubmatch(expr, -1) {
+		g := m[1]
+		if g == "" {
+			g = m[2]
+		}
+		refs = append(refs, g)
+	}
+	slices.Sort(refs)
+	return slices.Compact(refs)
+}
 
 var knownGenes = func() map[string]bool {
 	m := map[string]bool{}
@@ -168,7 +228,8 @@ var knownGenes = func() map[string]bool {
 
 // celEnv declares what rules may use: genes (map of double; absent genes
 // are absent keys, test with has(genes.x)), archetype, confidence,
-// workload {kind, name, id, pids}, ceil/floor (double -> int) and the CEL
+// workload {kind, name, id, pids}, machine {cpus, cores, nodes}, traits
+// (the file's traits, by name), ceil/floor (double -> int) and the CEL
 // math extension (math.greatest, math.least, ...).
 func celEnv() (*cel.Env, error) {
 	return cel.NewEnv(
@@ -176,6 +237,8 @@ func celEnv() (*cel.Env, error) {
 		cel.Variable("archetype", cel.StringType),
 		cel.Variable("confidence", cel.DoubleType),
 		cel.Variable("workload", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("machine", cel.MapType(cel.StringType, cel.IntType)),
+		cel.Variable("traits", cel.MapType(cel.StringType, cel.DynType)),
 		ext.Math(),
 		ext.Strings(),
 		cel.Function("ceil", cel.Overload("ceil_double", []*cel.Type{cel.DoubleType}, cel.IntType,
@@ -215,17 +278,18 @@ func ParseRules(source string, data []byte) (*RuleSet, []Diagnostic) {
 	}
 	top := doc.Content[0]
 	rs := &RuleSet{Source: source}
-	var version *yaml.Node
-	var rulesNode *yaml.Node
+	var version, rulesNode, traitsNode *yaml.Node
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, v := top.Content[i], top.Content[i+1]
 		switch k.Value {
 		case "version":
 			version = v
+		case "traits":
+			traitsNode = v
 		case "rules":
 			rulesNode = v
 		default:
-			errAt(k.Line, "", k.Value, "unknown field (want version, rules)")
+			errAt(k.Line, "", k.Value, "unknown field (want version, traits, rules)")
 		}
 	}
 	switch {
@@ -241,6 +305,40 @@ func ParseRules(source string, data []byte) (*RuleSet, []Diagnostic) {
 		}
 		errAt(line, "", "rules", "want a list of rules")
 		return nil, diags
+	}
+	traits := parseTraits(env, traitsNode, rs, errAt, warnAt)
+	// traitRefs checks the traits an expression reads (each must be defined
+	// in the traits section; a trait only above itself) and returns them.
+	traitRefs := func(expr string, line int, label, field string, defined map[string]int) []string {
+		refs := refsOf(traitRef, expr)
+		for _, n := range refs {
+			if _, ok := defined[n]; !ok {
+				if l, later := traits[n]; later {
+					errAt(line, label, field, "traits.%s is defined below, on line %d: a trait reads only traits above it", n, l)
+				} else {
+					errAt(line, label, field, "traits.%s: no such trait (see the traits section)", n)
+				}
+			}
+		}
+		return refs
+	}
+	traitDefined := map[string]int{}
+	for _, t := range rs.Traits {
+		t.Traits = traitRefs(t.Expr, t.Line, "", "traits."+t.Name, traitDefined)
+		t.Genes = refsOf(geneRef, t.Expr)
+		for _, n := range t.Traits {
+			if u := rs.trait(n); u != nil && traitDefined[n] > 0 {
+				t.Genes = append(t.Genes, u.Genes...)
+			}
+		}
+		slices.Sort(t.Genes)
+		t.Genes = slices.Compact(t.Genes)
+		for _, g := range refsOf(geneRef, t.Expr) {
+			if !knownGenes[g] {
+				warnAt(t.Line, "", "traits."+t.Name+": genes."+g, "unknown gene (see docs/genes.md); it is always absent")
+			}
+		}
+		traitDefined[t.Name] = t.Line
 	}
 	names := map[string]int{}
 	for idx, rn := range rulesNode.Content {
@@ -295,11 +393,13 @@ func ParseRules(source string, data []byte) (*RuleSet, []Diagnostic) {
 		if whenNode == nil {
 			errAt(rn.Line, label, "when", "missing: want a CEL condition (use \"true\" to always match)")
 		} else {
-			prg, refs, msg := compileCEL(env, r.When, cel.BoolType)
+			prg, msg := compileCEL(env, r.When, resultBool)
 			if msg != "" {
 				errAt(whenNode.Line, label, "when", "%s", msg)
 			}
 			r.when = prg
+			r.Traits = traitRefs(r.When, whenNode.Line, label, "when", traits)
+			refs := refsOf(geneRef, r.When)
 			r.Genes = append(r.Genes, refs...)
 			for _, g := range refs {
 				refLine[g] = whenNode.Line
@@ -307,11 +407,15 @@ func ParseRules(source string, data []byte) (*RuleSet, []Diagnostic) {
 		}
 		if countNode != nil {
 			r.CountExpr = countNode.Value
-			prg, refs, msg := compileCEL(env, r.CountExpr, nil)
+			prg, msg := compileCEL(env, r.CountExpr, resultNumber)
 			if msg != "" {
 				errAt(countNode.Line, label, "then.count", "%s", msg)
 			}
 			r.count = prg
+			r.Traits = append(r.Traits, traitRefs(r.CountExpr, countNode.Line, label, "then.count", traits)...)
+			slices.Sort(r.Traits)
+			r.Traits = slices.Compact(r.Traits)
+			refs := refsOf(geneRef, r.CountExpr)
 			r.Genes = append(r.Genes, refs...)
 			for _, g := range refs {
 				if _, ok := refLine[g]; !ok {
@@ -326,9 +430,17 @@ func ParseRules(source string, data []byte) (*RuleSet, []Diagnostic) {
 				warnAt(refLine[g], label, "genes."+g, "unknown gene (see docs/genes.md); it is always absent")
 			}
 		}
+		// The genes that led to a match include those its traits read.
+		for _, n := range r.Traits {
+			if t := rs.trait(n); t != nil {
+				r.Genes = append(r.Genes, t.Genes...)
+			}
+		}
+		slices.Sort(r.Genes)
+		r.Genes = slices.Compact(r.Genes)
 		if r.Then.Cores == CoresDedicated && countNode == nil {
 			r.CountExpr = "1"
-			r.count, _, _ = compileCEL(env, "1", nil)
+			r.count, _ = compileCEL(env, "1", resultNumber)
 		}
 		rs.Rules = append(rs.Rules, r)
 	}
@@ -340,6 +452,52 @@ func ParseRules(source string, data []byte) (*RuleSet, []Diagnostic) {
 	}
 	sort.SliceStable(rs.Rules, func(i, j int) bool { return rs.Rules[i].Priority > rs.Rules[j].Priority })
 	return rs, diags
+}
+
+// parseTraits reads the traits section (a mapping of name to CEL
+// expression) into rs.Traits, compiling each, and returns the line of every
+// trait by name.
+func parseTraits(env *cel.Env, n *yaml.Node, rs *RuleSet, errAt, warnAt func(int, string, string, string, ...any)) map[string]int {
+	lines := map[string]int{}
+	if n == nil {
+		return lines
+	}
+	if n.Kind != yaml.MappingNode {
+		errAt(n.Line, "", "traits", "want a mapping of trait name to CEL expression")
+		return lines
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		label := ""
+		switch {
+		case !traitName.MatchString(k.Value):
+			errAt(k.Line, label, "traits."+k.Value, "a trait name is lower case letters, digits and _")
+			continue
+		case lines[k.Value] > 0:
+			errAt(k.Line, label, "traits."+k.Value, "duplicate: also defined on line %d", lines[k.Value])
+			continue
+		case v.Kind != yaml.ScalarNode:
+			errAt(v.Line, label, "traits."+k.Value, "want a CEL expression")
+			continue
+		}
+		prg, msg := compileCEL(env, v.Value, resultAny)
+		if msg != "" {
+			errAt(v.Line, label, "traits."+k.Value, "%s", msg)
+		}
+		lines[k.Value] = k.Line
+		rs.Traits = append(rs.Traits, &Trait{Name: k.Value, Expr: v.Value, Line: k.Line, prg: prg})
+	}
+	return lines
+}
+
+// trait returns the trait named n, nil if there is none.
+func (rs *RuleSet) trait(n string) *Trait {
+	for _, t := range rs.Traits {
+		if t.Name == n {
+			return t
+		}
+	}
+	return nil
 }
 
 // parseThen reads a rule's then mapping into w; it returns the count node.
@@ -393,37 +551,49 @@ func parseThen(n *yaml.Node, label string, w *Want, errAt func(int, string, stri
 	return count
 }
 
-// compileCEL parses and checks expr; want nil accepts int, uint, double or
-// dyn. It returns the program, the genes referenced and an error message.
-func compileCEL(env *cel.Env, expr string, want *cel.Type) (cel.Program, []string, string) {
+// resultKind is what type a CEL expression of a rule file must have.
+type resultKind int
+
+const (
+	resultBool   resultKind = iota // when
+	resultNumber                   // count: int, uint or double
+	resultAny                      // a trait
+)
+
+// compileCEL parses and checks expr for the result kind want. It returns
+// the program and an error message ("" when it compiled).
+func compileCEL(env *cel.Env, expr string, want resultKind) (cel.Program, string) {
 	if strings.TrimSpace(expr) == "" {
-		return nil, nil, "empty expression"
+		return nil, "empty expression"
 	}
 	ast, iss := env.Compile(expr)
 	if iss != nil && iss.Err() != nil {
-		return nil, nil, "CEL: " + strings.ReplaceAll(iss.Err().Error(), "\n", " ")
+		return nil, "CEL: " + strings.ReplaceAll(iss.Err().Error(), "\n", " ")
 	}
 	out := ast.OutputType()
-	if want != nil {
-		if !out.IsExactType(want) && !out.IsExactType(cel.DynType) {
-			return nil, nil, fmt.Sprintf("type error: the expression is %s, want %s", out, want)
+	isAny := func(ts ...*cel.Type) bool {
+		for _, t := range append(ts, cel.DynType) {
+			if out.IsExactType(t) {
+				return true
+			}
 		}
-	} else if !out.IsExactType(cel.IntType) && !out.IsExactType(cel.DoubleType) && !out.IsExactType(cel.UintType) && !out.IsExactType(cel.DynType) {
-		return nil, nil, fmt.Sprintf("type error: the expression is %s, want a number", out)
+		return false
+	}
+	switch want {
+	case resultBool:
+		if !isAny(cel.BoolType) {
+			return nil, fmt.Sprintf("type error: the expression is %s, want %s", out, cel.BoolType)
+		}
+	case resultNumber:
+		if !isAny(cel.IntType, cel.DoubleType, cel.UintType) {
+			return nil, fmt.Sprintf("type error: the expression is %s, want a number", out)
+		}
 	}
 	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
-		return nil, nil, "CEL: " + err.Error()
+		return nil, "CEL: " + err.Error()
 	}
-	var refs []string
-	for _, m := range geneRef.FindAllStringSubmatch(expr, -1) {
-		g := m[1]
-		if g == "" {
-			g = m[2]
-		}
-		refs = append(refs, g)
-	}
-	return prg, refs, ""
+	return prg, ""
 }
 
 // Match is the rule that decided a workload's wanted arrangement.
@@ -431,24 +601,37 @@ type Match struct {
 	Rule     string             `json:"rule"`
 	Priority int                `json:"priority"`
 	Want     Want               `json:"want"`
-	Genes    map[string]float64 `json:"genes"` // the genes the rule reads, as they were (absent ones left out)
+	Genes    map[string]float64 `json:"genes"`            // the genes the rule reads (through its traits too), as they were (absent ones left out)
+	Traits   map[string]any     `json:"traits,omitempty"` // the traits the rule reads, as they were
 }
 
 // Evaluate returns the first rule, by priority then file order, whose
 // condition holds for in, with its count evaluated; nil when none does.
-// A rule whose expression fails at run time (e.g. reads a gene without
-// has()) does not match; its error is returned in errs.
+// The traits are computed first, in file order. A trait or rule whose
+// expression fails at run time (e.g. reads a gene without has()) is left
+// out or does not match; its error is returned in errs.
 func (rs *RuleSet) Evaluate(in Input) (*Match, []error) {
+	traits := map[string]any{}
 	vars := map[string]any{
 		"genes":      map[string]float64(in.Genes),
 		"archetype":  in.Archetype,
 		"confidence": in.Confidence,
 		"workload":   map[string]any{"kind": in.Kind, "name": in.Name, "id": in.ID, "pids": int64(in.PIDs)},
+		"machine":    map[string]int64{"cpus": int64(in.Machine.CPUs), "cores": int64(in.Machine.Cores), "nodes": int64(in.Machine.Nodes)},
+		"traits":     traits,
 	}
 	if in.Genes == nil {
 		vars["genes"] = map[string]float64{}
 	}
 	var errs []error
+	for _, t := range rs.Traits {
+		out, _, err := t.prg.Eval(vars)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("trait %q: %w", t.Name, err))
+			continue
+		}
+		traits[t.Name] = out.Value()
+	}
 	for _, r := range rs.Rules {
 		out, _, err := r.when.Eval(vars)
 		if err != nil {
@@ -462,6 +645,14 @@ func (rs *RuleSet) Evaluate(in Input) (*Match, []error) {
 		for _, g := range r.Genes {
 			if v, ok := in.Genes[g]; ok {
 				m.Genes[g] = v
+			}
+		}
+		for _, n := range r.Traits {
+			if v, ok := traits[n]; ok {
+				if m.Traits == nil {
+					m.Traits = map[string]any{}
+				}
+				m.Traits[n] = v
 			}
 		}
 		if r.count != nil {

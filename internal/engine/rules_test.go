@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"sculpt/internal/dna"
+	"sculpt/internal/hal/topology"
 )
 
 func TestDefaultRulesParseClean(t *testing.T) {
@@ -19,51 +20,165 @@ func TestDefaultRulesParseClean(t *testing.T) {
 }
 
 // Genes of real workloads (shapes seen from `sculpt dna` on this VM): the
-// default rules must tell the service from the antagonists by DNA alone.
+// default rules must tell the service from the antagonists by DNA alone, on
+// a large machine (dedicated cores) and on a small one (the idle class).
 func TestDefaultRulesTellServiceFromAntagonists(t *testing.T) {
 	rs := LoadDefaultRules()
+	big := Machine{CPUs: 64, Cores: 32, Nodes: 4}
+	small := Machine{CPUs: 2, Cores: 2, Nodes: 1}
 	cases := []struct {
-		name  string
-		genes dna.Genes
-		rule  string
-		cores string
-		count int
+		name      string
+		genes     dna.Genes
+		rule      string // on the big machine
+		cores     string
+		count     int
+		smallRule string // on the small machine
+		sched     string // on the small machine
 	}{
-		{"echo server", dna.Genes{"cpu_util": 0.35, "user_frac": 0.2, "ctx_vol_rate": 18000, "sockets": 2, "comm_peers": 1, "runq_delay_frac": 0.8}, "latency-critical-service", CoresDedicated, 1},
-		{"memcached, 4 threads", dna.Genes{"cpu_util": 0.9, "ctx_vol_rate": 40000, "sockets": 70, "comm_peers": 0}, "latency-critical-service", CoresDedicated, 2},
-		{"pipe pair", dna.Genes{"cpu_util": 0.5, "ctx_vol_rate": 60000, "comm_peers": 1, "sockets": 0}, "latency-critical-service", CoresDedicated, 1},
-		{"cpu spinner", dna.Genes{"cpu_util": 1.0, "user_frac": 0.99, "ctx_vol_rate": 2, "sockets": 0}, "cpu-bound-batch", CoresShared, 0},
-		{"spinner on a crowded machine", dna.Genes{"cpu_util": 0.27, "user_frac": 1, "runq_delay_frac": 2.68, "ctx_vol_rate": 0, "sockets": 0}, "cpu-bound-batch", CoresShared, 0},
-		{"spinner starved on a very crowded machine", dna.Genes{"cpu_util": 0.02, "user_frac": 1, "runq_delay_frac": 102, "ctx_vol_rate": 0.5, "sockets": 0}, "cpu-bound-batch", CoresShared, 0},
-		{"stress-ng cpu x2", dna.Genes{"cpu_util": 1.9, "ctx_vol_rate": 30, "sockets": 0}, "cpu-bound-batch", CoresShared, 0},
-		{"memory streamer", dna.Genes{"cpu_util": 0.95, "user_frac": 0.3, "minflt_rate": 250000, "ctx_vol_rate": 5}, "cpu-bound-batch", CoresShared, 0},
-		{"memory streamer, little cpu", dna.Genes{"cpu_util": 0.3, "minflt_rate": 250000, "ctx_vol_rate": 5}, "memory-streaming", CoresShared, 0},
-		{"disk writer", dna.Genes{"cpu_util": 0.2, "ctx_vol_rate": 300, "io_write_bps": 50 << 20, "io_read_bps": 0, "sockets": 0}, "io-streaming", CoresShared, 0},
-		{"busy chatty socket user with big cpu", dna.Genes{"cpu_util": 1.8, "ctx_vol_rate": 900, "sockets": 3}, "busy-other", CoresShared, 0},
-		{"idle daemon", dna.Genes{"cpu_util": 0.001, "ctx_vol_rate": 1, "sockets": 3}, "", "", 0},
-		{"nothing measured", dna.Genes{}, "", "", 0},
+		{"echo server", dna.Genes{"cpu_util": 0.35, "user_frac": 0.2, "ctx_vol_rate": 18000, "sockets": 2, "comm_peers": 1, "runq_delay_frac": 0.8}, "latency-critical-service", CoresDedicated, 1, "latency-critical-service-small", "other"},
+		{"memcached, 4 threads", dna.Genes{"cpu_util": 0.9, "ctx_vol_rate": 40000, "sockets": 70, "comm_peers": 0}, "latency-critical-service", CoresDedicated, 2, "latency-critical-service-small", "other"},
+		{"pipe pair", dna.Genes{"cpu_util": 0.5, "ctx_vol_rate": 60000, "comm_peers": 1, "sockets": 0}, "latency-critical-service", CoresDedicated, 1, "latency-critical-service-small", "other"},
+		{"cpu spinner", dna.Genes{"cpu_util": 1.0, "user_frac": 0.99, "ctx_vol_rate": 2, "sockets": 0}, "cpu-bound-batch", CoresShared, 0, "batch-idle-small", "idle"},
+		{"spinner on a crowded machine", dna.Genes{"cpu_util": 0.27, "user_frac": 1, "runq_delay_frac": 2.68, "ctx_vol_rate": 0, "sockets": 0}, "cpu-bound-batch", CoresShared, 0, "batch-idle-small", "idle"},
+		{"spinner starved on a very crowded machine", dna.Genes{"cpu_util": 0.02, "user_frac": 1, "runq_delay_frac": 102, "ctx_vol_rate": 0.5, "sockets": 0}, "cpu-bound-batch", CoresShared, 0, "batch-idle-small", "idle"},
+		{"stress-ng cpu x2", dna.Genes{"cpu_util": 1.9, "ctx_vol_rate": 30, "sockets": 0}, "cpu-bound-batch", CoresShared, 0, "batch-idle-small", "idle"},
+		{"memory streamer", dna.Genes{"cpu_util": 0.95, "user_frac": 0.3, "minflt_rate": 250000, "ctx_vol_rate": 5}, "cpu-bound-batch", CoresShared, 0, "batch-idle-small", "idle"},
+		{"memory streamer, little cpu", dna.Genes{"cpu_util": 0.3, "minflt_rate": 250000, "ctx_vol_rate": 5}, "memory-streaming", CoresShared, 0, "batch-idle-small", "idle"},
+		{"disk writer", dna.Genes{"cpu_util": 0.2, "ctx_vol_rate": 300, "io_write_bps": 50 << 20, "io_read_bps": 0, "sockets": 0}, "io-streaming", CoresShared, 0, "batch-idle-small", "idle"},
+		{"busy chatty socket user with big cpu", dna.Genes{"cpu_util": 1.8, "ctx_vol_rate": 900, "sockets": 3}, "busy-other", CoresShared, 0, "busy-other", ""},
+		{"idle daemon", dna.Genes{"cpu_util": 0.001, "ctx_vol_rate": 1, "sockets": 3}, "", "", 0, "", ""},
+		{"nothing measured", dna.Genes{}, "", "", 0, "", ""},
 	}
 	for _, c := range cases {
-		m, errs := rs.Evaluate(Input{Genes: c.genes, Kind: "tree", Name: c.name, ID: "tree:1@1", PIDs: 1})
-		if len(errs) > 0 {
-			t.Errorf("%s: evaluation errors %v", c.name, errs)
+		for _, mc := range []struct {
+			name    string
+			machine Machine
+			rule    string
+		}{{"big", big, c.rule}, {"small", small, c.smallRule}} {
+			m, errs := rs.Evaluate(Input{Genes: c.genes, Kind: "tree", Name: c.name, ID: "tree:1@1", PIDs: 1, Machine: mc.machine})
+			if len(errs) > 0 {
+				t.Errorf("%s (%s machine): evaluation errors %v", c.name, mc.name, errs)
+			}
+			got := ""
+			if m != nil {
+				got = m.Rule
+			}
+			if got != mc.rule {
+				t.Errorf("%s (%s machine): rule %q, want %q", c.name, mc.name, got, mc.rule)
+				continue
+			}
+			if m == nil {
+				continue
+			}
+			if mc.name == "big" && (m.Want.Cores != c.cores || (c.count > 0 && m.Want.Count != c.count)) {
+				t.Errorf("%s: want %+v, want cores %s count %d", c.name, m.Want, c.cores, c.count)
+			}
+			if mc.name == "small" && (m.Want.Sched != c.sched || m.Want.Cores == CoresDedicated) {
+				t.Errorf("%s (small machine): want %+v, want sched %q and no dedicated cores", c.name, m.Want, c.sched)
+			}
+			// The genes behind the match include those its traits read
+			// (the planner orders services by two of them).
+			_, cpu := m.Genes["cpu_util"]
+			_, vcsw := m.Genes["ctx_vol_rate"]
+			if len(m.Genes) == 0 || (strings.HasPrefix(m.Rule, "latency-critical") && (!cpu || !vcsw)) {
+				t.Errorf("%s (%s machine): the match lists genes %v", c.name, mc.name, m.Genes)
+			}
+			if len(m.Traits) == 0 {
+				t.Errorf("%s (%s machine): the match lists no traits", c.name, mc.name)
+			}
 		}
-		got := ""
-		if m != nil {
-			got = m.Rule
+	}
+}
+
+func TestMachineOf(t *testing.T) {
+	cpu := func(id, pkg, core, node int, online bool) topology.CPU {
+		return topology.CPU{ID: id, Online: online, PackageID: pkg, CoreID: core, Node: node}
+	}
+	got := MachineOf(topology.Topology{CPUs: []topology.CPU{
+		cpu(0, 0, 0, 0, true), cpu(1, 0, 0, 0, true), // SMT siblings
+		cpu(2, 0, 1, 0, true), cpu(3, 1, 0, 1, true), // core 0 of package 1 is another core
+		cpu(4, 1, -1, 1, false), // offline: not counted
+	}})
+	if want := (Machine{CPUs: 4, Cores: 3, Nodes: 2}); got != want {
+		t.Errorf("MachineOf = %+v, want %+v", got, want)
+	}
+	// No core topology: every CPU counts as a core.
+	got = MachineOf(topology.Topology{CPUs: []topology.CPU{cpu(0, -1, -1, -1, true), cpu(1, -1, -1, -1, true)}})
+	if want := (Machine{CPUs: 2, Cores: 2, Nodes: 1}); got != want {
+		t.Errorf("MachineOf without core topology = %+v, want %+v", got, want)
+	}
+}
+
+func TestTraits(t *testing.T) {
+	rs, diags := ParseRules("t", []byte(`version: 1
+traits:
+  busy: has(genes.cpu_util) && genes.cpu_util > 1.0
+  load: genes.cpu_util * 2.0
+  big_and_busy: traits.busy && machine.cpus >= 8
+rules:
+  - name: both
+    priority: 10
+    when: traits.big_and_busy
+    then: {cores: dedicated, count: traits.load}
+  - name: busy
+    when: traits.busy
+    then: {cores: shared}
+`))
+	if rs == nil {
+		t.Fatal(diags)
+	}
+	m, errs := rs.Evaluate(Input{Genes: dna.Genes{"cpu_util": 1.6}, Machine: Machine{CPUs: 16}})
+	if m == nil || m.Rule != "both" || m.Want.Count != 4 || len(errs) != 0 {
+		t.Fatalf("match %+v errs %v, want rule both with count ceil(3.2) = 4", m, errs)
+	}
+	if m.Traits["big_and_busy"] != true || m.Traits["load"] != 3.2 || m.Genes["cpu_util"] != 1.6 {
+		t.Errorf("match traits %v genes %v", m.Traits, m.Genes)
+	}
+	m, _ = rs.Evaluate(Input{Genes: dna.Genes{"cpu_util": 1.6}, Machine: Machine{CPUs: 2}})
+	if m == nil || m.Rule != "busy" {
+		t.Errorf("small machine: match %+v, want busy", m)
+	}
+	// A trait that fails (reads an absent gene) is left out and named; the
+	// rules that do not read it still match.
+	m, errs = rs.Evaluate(Input{Genes: dna.Genes{}, Machine: Machine{CPUs: 16}})
+	if m != nil {
+		t.Errorf("no genes: match %+v", m)
+	}
+	if len(errs) == 0 || !strings.Contains(errs[0].Error(), `trait "load"`) {
+		t.Errorf("no genes: errors %v, want one naming trait load", errs)
+	}
+
+	bad := `version: 1
+traits:
+  first: traits.second > 1.0
+  second: 2.0
+  Bad-Name: "true"
+  second: 3.0
+  typo: genes.cpu_utl > 1.0
+  broken: genes.cpu_util >
+rules:
+  - name: r
+    when: traits.nosuch
+    then: {cores: shared}
+`
+	rs, diags = ParseRules("bad", []byte(bad))
+	if rs != nil {
+		t.Fatal("bad traits accepted")
+	}
+	for _, want := range []string{
+		`line 3: error: traits.first: traits.second is defined below, on line 4`,
+		`line 5: error: traits.Bad-Name: a trait name is lower case`,
+		`line 6: error: traits.second: duplicate: also defined on line 4`,
+		`line 7: warning: traits.typo: genes.cpu_utl: unknown gene`,
+		`line 8: error: traits.broken: CEL: ERROR: <input>:1:17: Syntax error`,
+		`line 11: error: rule "r": when: traits.nosuch: no such trait`,
+	} {
+		found := false
+		for _, d := range diags {
+			found = found || strings.HasPrefix(d.String(), want)
 		}
-		if got != c.rule {
-			t.Errorf("%s: rule %q, want %q", c.name, got, c.rule)
-			continue
-		}
-		if m == nil {
-			continue
-		}
-		if m.Want.Cores != c.cores || (c.count > 0 && m.Want.Count != c.count) {
-			t.Errorf("%s: want %+v, want cores %s count %d", c.name, m.Want, c.cores, c.count)
-		}
-		if len(m.Genes) == 0 {
-			t.Errorf("%s: the match lists no genes that led to it", c.name)
+		if !found {
+			t.Errorf("no diagnostic starting %q in\n%v", want, diags)
 		}
 	}
 }
