@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"sculpt/internal/bench"
+	"sculpt/internal/engine"
 )
 
 func init() { benchSubcommands = append(benchSubcommands, newBenchColocationCmd) }
@@ -26,8 +28,9 @@ func newBenchColocationCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "colocation",
 		Short: "A latency-critical service next to stress-ng antagonists: alone, Linux default, best static setting, sculpt",
-		Long: `Runs memcached (driven by an open-loop client at a fixed rate) and nginx (driven
-by wrk) on 127.0.0.1, each:
+		Long: `Runs memcached and nginx on 127.0.0.1, driven by open-loop clients at a fixed
+rate (--rate over 4 connections, pipelined, latency counted from each request's
+scheduled send time; --nginx-client wrk drives nginx with wrk, closed loop), in:
   alone                 the floor;
   default               next to stress-ng antagonists, Linux defaults;
   static:<setting>      next to them under a static hand setting (pin, nice,
@@ -36,7 +39,8 @@ by wrk) on 127.0.0.1, each:
                         before the load, with no labels or hints.
 Every case runs --runs times, interleaved. Reports the service's p50/p99 latency
 and throughput, the antagonists' stress-ng bogo ops/s and the ratios. Needs root
-and memcached, nginx, wrk and stress-ng (scripts/bench-deps.sh installs them).
+and memcached, nginx and stress-ng, and wrk for --nginx-client wrk
+(scripts/bench-deps.sh installs them).
 Progress goes to stderr.`,
 		Example: `  sculpt bench colocation --runs 5 --duration 10s
   sculpt bench colocation --service memcached --antagonists cpu --cases alone,default --runs 1 --json`,
@@ -75,6 +79,23 @@ Progress goes to stderr.`,
 			if opts.Rate <= 0 {
 				return usagef("--rate %v: want a positive request rate", opts.Rate)
 			}
+			if opts.NginxClient != bench.NginxClientOpen && opts.NginxClient != bench.NginxClientWrk {
+				return usagef("--nginx-client %q: want open or wrk", opts.NginxClient)
+			}
+			if opts.SculptRules != "" {
+				abs, err := filepath.Abs(opts.SculptRules)
+				if err != nil {
+					return usagef("--sculpt-rules %q: %v", opts.SculptRules, err)
+				}
+				data, err := os.ReadFile(abs)
+				if err != nil {
+					return usagef("--sculpt-rules %q: %v", opts.SculptRules, err)
+				}
+				if rs, diags := engine.ParseRules(opts.SculptRules, data); rs == nil {
+					return usagef("--sculpt-rules %q: %v", opts.SculptRules, (&engine.RulesError{Source: opts.SculptRules, Diagnostics: diags}).Error())
+				}
+				opts.SculptRules = abs
+			}
 			if opts.Sculpt == "" {
 				self, err := os.Executable()
 				if err != nil {
@@ -103,9 +124,11 @@ Progress goes to stderr.`,
 	f.StringSliceVar(&antags, "antagonists", []string{"cpu", "cache", "vm", "io"}, "stress-ng antagonists: cpu, cache, vm, io")
 	f.StringSliceVar(&opts.Cases, "cases", []string{bench.CaseAlone, bench.CaseDefault, bench.CaseStatic, bench.CaseSculpt}, "cases to run")
 	f.StringSliceVar(&opts.Static, "static", bench.StaticSettings, "static hand settings to try")
-	f.Float64Var(&opts.Rate, "rate", 5000, "memcached: offered requests per second")
+	f.Float64Var(&opts.Rate, "rate", 5000, "offered requests per second of the open-loop clients (memcached; nginx unless --nginx-client wrk)")
+	f.StringVar(&opts.NginxClient, "nginx-client", bench.NginxClientOpen, "nginx's load: open (open-loop HTTP client at --rate) or wrk (closed loop)")
 	f.StringVar(&opts.Sculpt, "sculpt", "", "sculpt binary for the sculpt case (default: this one)")
 	f.DurationVar(&opts.SculptInterval, "sculpt-interval", time.Second, "sculpt case: the agent's --interval")
+	f.StringVar(&opts.SculptRules, "sculpt-rules", "", "sculpt case: the agent's --rules (default: its embedded rules)")
 	f.StringVar(&opts.KeepDir, "keep-outputs", "", "keep every program's output (the agent's log included) under this directory")
 	return cmd
 }

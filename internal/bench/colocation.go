@@ -26,6 +26,9 @@ type ColocationOptions struct {
 	Sculpt string
 	// SculptInterval is the agent's --interval; default 1 s.
 	SculptInterval time.Duration
+	// SculptRules, if set, is the agent's --rules file (an absolute path);
+	// empty runs it with its embedded rules.
+	SculptRules string
 	// Services are the latency-critical services: "memcached", "nginx";
 	// default both.
 	Services []string
@@ -46,9 +49,13 @@ type ColocationOptions struct {
 	// Settle replaces Warmup in the sculpt case: the time the agent has to
 	// see the load and act before the measurement; default 6 s.
 	Settle time.Duration
-	// Rate is the memcached client's offered load in requests per second;
-	// default 5000.
+	// Rate is the open-loop clients' offered load in requests per second
+	// (memcached's, and nginx's with NginxClient "open"); default 5000.
 	Rate float64
+	// NginxClient drives nginx: "open" (default), sculpt's open-loop HTTP
+	// client at Rate over 4 connections, or "wrk" (closed loop, 8
+	// connections), which then must be installed.
+	NginxClient string
 	// TempDir is where configurations and outputs go, in a directory
 	// removed at the end; default os.TempDir().
 	TempDir string
@@ -59,6 +66,12 @@ type ColocationOptions struct {
 	started  func(pid int) // tests: called with every process group started
 	grouping string        // the grouping cgroup hierarchy (groupingHierarchy)
 }
+
+// NginxClient values.
+const (
+	NginxClientOpen = "open"
+	NginxClientWrk  = "wrk"
+)
 
 // Case names.
 const (
@@ -162,7 +175,11 @@ func (c colocCase) describe(opts ColocationOptions) string {
 	case c.alone:
 		return "the service alone"
 	case c.sculpt:
-		return fmt.Sprintf("sculpt run --mode apply --interval %v, no labels or hints, %v to settle", opts.SculptInterval, opts.Settle)
+		rules := "its embedded rules"
+		if opts.SculptRules != "" {
+			rules = "--rules " + opts.SculptRules
+		}
+		return fmt.Sprintf("sculpt run --mode apply --interval %v, %s, no labels or hints, %v to settle", opts.SculptInterval, rules, opts.Settle)
 	case c.setting.name != "":
 		return c.setting.describe()
 	}
@@ -272,7 +289,10 @@ func loadDescription(svc string, opts ColocationOptions) string {
 	if svc == "memcached" {
 		return fmt.Sprintf("sculpt's open-loop memcached client (text protocol, 90%% get / 10%% set, 1000 keys, 100-byte values), %.0f req/s offered over 4 connections; latency from each request's scheduled send time", opts.Rate)
 	}
-	return "wrk -t1 -c8 --latency, closed loop (Debian's wrk has no fixed rate), GET of a 1 KiB static file"
+	if opts.NginxClient == NginxClientWrk {
+		return "wrk -t1 -c8 --latency, closed loop (Debian's wrk has no fixed rate), GET of a 1 KiB static file"
+	}
+	return fmt.Sprintf("sculpt's open-loop HTTP/1.1 client (pipelined keep-alive GETs of a 1 KiB static file), %.0f req/s offered over 4 connections; latency from each request's scheduled send time", opts.Rate)
 }
 
 func formatAntagonists(m map[string]float64) string {
@@ -332,13 +352,23 @@ func colocationSetup(opts ColocationOptions) (ColocationOptions, []colocCase, er
 	if opts.Rate <= 0 {
 		opts.Rate = 5000
 	}
+	switch opts.NginxClient {
+	case "":
+		opts.NginxClient = NginxClientOpen
+	case NginxClientOpen, NginxClientWrk:
+	default:
+		return opts, nil, fmt.Errorf("nginx client %q: want %s or %s", opts.NginxClient, NginxClientOpen, NginxClientWrk)
+	}
 	need := map[string]bool{"/bin/sh": true}
 	for _, s := range opts.Services {
 		switch s {
 		case "memcached":
 			need["memcached"] = true
 		case "nginx":
-			need["nginx"], need["wrk"] = true, true
+			need["nginx"] = true
+			if opts.NginxClient == NginxClientWrk {
+				need["wrk"] = true
+			}
 		default:
 			return opts, nil, fmt.Errorf("service %q: want memcached or nginx", s)
 		}
@@ -496,6 +526,9 @@ func (h *colocRun) measure(ctx context.Context, run *ColocationRun) (runErr erro
 	if h.c.sculpt {
 		argv := []string{h.opts.Sculpt, "run", "--mode", "apply", "--interval", h.opts.SculptInterval.String(),
 			"--journal", filepath.Join(h.dir, "sculpt.journal")}
+		if h.opts.SculptRules != "" {
+			argv = append(argv, "--rules", h.opts.SculptRules)
+		}
 		fmt.Fprintf(h.progress, "  starting %s\n", strings.Join(argv, " "))
 		agent, err = h.start("sculpt", argv)
 		if err != nil {
@@ -667,6 +700,10 @@ func (h *colocRun) load(ctx context.Context, addr string, warm time.Duration) (l
 		}
 		return m.Run(ctx, warm, h.opts.Duration, 2*time.Second)
 	case "nginx":
+		if h.opts.NginxClient != NginxClientWrk {
+			hl := httpLoad{Addr: addr, Path: "/index.html", Rate: h.opts.Rate, Conns: 4, Seed: uint64(h.run)}
+			return hl.Run(ctx, warm, h.opts.Duration, 2*time.Second)
+		}
 		url := "http://" + addr + "/index.html"
 		secs := func(d time.Duration) string { return strconv.Itoa(max(1, int(math.Round(d.Seconds())))) + "s" }
 		if _, err := h.wrk(ctx, "wrk-warmup", []string{"wrk", "-t1", "-c8", "-d" + secs(warm), url}, warm); err != nil {

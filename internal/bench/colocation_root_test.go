@@ -74,10 +74,10 @@ func TestColocationAloneAndDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\nprogress:\n%s", err, progress.String())
 	}
-	// memcached (its client is in-process) twice, nginx and two wrk twice,
-	// 4 antagonists per default case.
-	if len(groups.pids) != 1+1+3+3+4+4 {
-		t.Errorf("%d process groups started, want 16", len(groups.pids))
+	// memcached and nginx (their open-loop clients are in-process) twice
+	// each, 4 antagonists per default case.
+	if len(groups.pids) != 1+1+1+1+4+4 {
+		t.Errorf("%d process groups started, want 12", len(groups.pids))
 	}
 	if len(res.Services) != 2 {
 		t.Fatalf("%d services, want 2", len(res.Services))
