@@ -83,6 +83,9 @@ func printRevert(a *app, path string, steps []linux.RevertStep, remaining int) {
 		switch s.Status {
 		case linux.Restored:
 			fmt.Fprintf(a.stdout, "restored: %s (undoing: %s)\n", s.Undo, s.Action)
+			if s.Note != "" {
+				fmt.Fprintf(a.stdout, "          %s\n", s.Note)
+			}
 		case linux.Skipped:
 			fmt.Fprintf(a.stdout, "skipped:  %s — %s\n", s.Action, s.Note)
 		default:

@@ -15,6 +15,10 @@
 //	sockclient connect to SCULPT_TESTLOAD_ADDR and exchange small messages
 //	sleep      sleep (an idle daemon)
 //	threads    start SCULPT_TESTLOAD_THREADS goroutine-locked OS threads that sleep
+//	forker     print "ready" on stdout, then on every SIGUSR1 start a child
+//	           (this binary in mode sleep) and print "child <pid>"; the
+//	           child is killed when the forker dies unless
+//	           SCULPT_TESTLOAD_ORPHAN=1 (then it lives on, reparented)
 //
 // Every mode runs until killed.
 package testload
@@ -24,6 +28,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -75,6 +81,8 @@ func Run(mode string) error {
 		for {
 			time.Sleep(time.Hour)
 		}
+	case "forker":
+		return forker()
 	case "threads":
 		n, err := strconv.Atoi(os.Getenv("SCULPT_TESTLOAD_THREADS"))
 		if err != nil || n < 1 {
@@ -208,4 +216,30 @@ func sockClient(addr string) error {
 			return fmt.Errorf("read from %s: %w", addr, err)
 		}
 	}
+}
+
+// forker starts a sleeping child per SIGUSR1, so that a test can change the
+// forker and then make it fork: the child inherits what the forker's
+// threads hold at that moment (affinity, scheduling policy, nice).
+func forker() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary: %w", err)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	fmt.Println("ready")
+	for range sig {
+		cmd := exec.Command(exe)
+		cmd.Env = append(os.Environ(), Env+"=sleep")
+		cmd.Stderr = os.Stderr
+		if os.Getenv("SCULPT_TESTLOAD_ORPHAN") != "1" {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start child: %w", err)
+		}
+		fmt.Printf("child %d\n", cmd.Process.Pid)
+	}
+	return nil
 }

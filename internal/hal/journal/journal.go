@@ -76,20 +76,27 @@ type Entry struct {
 	Action  hal.Action
 	Undo    hal.Action
 	Process *Process // nil when the action changes no single process
+	// BootTicks is CLOCK_BOOTTIME when the entry was recorded (before the
+	// change), in clock ticks (USER_HZ) like /proc/PID/stat starttime: a
+	// process whose start time is at least BootTicks started after the
+	// action and may have inherited it. 0 in entries written before the
+	// field existed.
+	BootTicks uint64
 }
 
 type entryJSON struct {
-	Seq     uint64         `json:"seq"`
-	Time    time.Time      `json:"time"`
-	State   State          `json:"state"`
-	Action  hal.JSONAction `json:"action"`
-	Undo    hal.JSONAction `json:"undo"`
-	Process *Process       `json:"process,omitempty"`
+	Seq       uint64         `json:"seq"`
+	Time      time.Time      `json:"time"`
+	State     State          `json:"state"`
+	Action    hal.JSONAction `json:"action"`
+	Undo      hal.JSONAction `json:"undo"`
+	Process   *Process       `json:"process,omitempty"`
+	BootTicks uint64         `json:"boot_ticks,omitempty"`
 }
 
 // MarshalJSON implements json.Marshaler.
 func (e Entry) MarshalJSON() ([]byte, error) {
-	return json.Marshal(entryJSON{e.Seq, e.Time, e.State, hal.JSONAction{Action: e.Action}, hal.JSONAction{Action: e.Undo}, e.Process})
+	return json.Marshal(entryJSON{e.Seq, e.Time, e.State, hal.JSONAction{Action: e.Action}, hal.JSONAction{Action: e.Undo}, e.Process, e.BootTicks})
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
@@ -98,7 +105,7 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*e = Entry{Seq: j.Seq, Time: j.Time, State: j.State, Action: j.Action.Action, Undo: j.Undo.Action, Process: j.Process}
+	*e = Entry{Seq: j.Seq, Time: j.Time, State: j.State, Action: j.Action.Action, Undo: j.Undo.Action, Process: j.Process, BootTicks: j.BootTicks}
 	return nil
 }
 

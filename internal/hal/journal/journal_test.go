@@ -27,7 +27,7 @@ func TestRecordMarkReopen(t *testing.T) {
 	nice := 5
 	a := hal.SetSched{PID: 42, Policy: "batch", Nice: &nice}
 	undo := hal.SetSched{PID: 42, Threads: map[int]hal.ThreadSched{42: {Policy: "other"}, 43: {Policy: "idle", Nice: 3}}}
-	seq, err := j.Record(Entry{Action: a, Undo: undo, Process: &Process{PID: 42, StartTime: 7, Comm: "x"}})
+	seq, err := j.Record(Entry{Action: a, Undo: undo, Process: &Process{PID: 42, StartTime: 7, Comm: "x"}, BootTicks: 1234})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +55,9 @@ func TestRecordMarkReopen(t *testing.T) {
 	got := es[0].Undo.(hal.SetSched)
 	if got.Threads[43].Nice != 3 || got.Threads[43].Policy != "idle" || es[0].Process.StartTime != 7 {
 		t.Errorf("undo came back as %+v, process %+v", got, es[0].Process)
+	}
+	if es[0].BootTicks != 1234 || es[1].BootTicks != 0 {
+		t.Errorf("boot ticks came back as %d, %d; want 1234, 0", es[0].BootTicks, es[1].BootTicks)
 	}
 	if *es[0].Action.(hal.SetSched).Nice != 5 {
 		t.Errorf("action nice lost: %+v", es[0].Action)

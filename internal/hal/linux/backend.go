@@ -136,7 +136,7 @@ func (b *Backend) Apply(ctx context.Context, a hal.Action) (hal.Action, error) {
 			}
 			proc = &id
 		}
-		if seq, err = b.journal.Record(journal.Entry{Action: a, Undo: p.undo, Process: proc}); err != nil {
+		if seq, err = b.journal.Record(journal.Entry{Action: a, Undo: p.undo, Process: proc, BootTicks: bootTicks()}); err != nil {
 			return nil, fmt.Errorf("journal %s before applying: %w", a, err)
 		}
 	}

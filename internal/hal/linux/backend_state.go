@@ -192,6 +192,9 @@ type RevertStep struct {
 	Undo   string `json:"undo"`   // what was (or would have been) applied to undo it
 	Status string `json:"status"` // restored, skipped, failed
 	Note   string `json:"note,omitempty"`
+	// Inherited lists the descendant processes (forked after the change,
+	// so they inherited a pin or scheduling class) that were restored too.
+	Inherited []int `json:"inherited,omitempty"`
 }
 
 // Revert statuses.
@@ -206,13 +209,24 @@ const (
 // harmless). An entry whose process has exited, or whose PID now belongs to
 // another process (a different start time), is skipped with a note; the
 // parts of its undo that concern no process (a cgroup's cpuset) still run.
+//
+// A pin or scheduling change is inherited by the processes its target
+// forks afterwards; after the undo of such an entry (or its skip because
+// the target exited), those descendants whose threads still hold exactly
+// what the change set get the undo's process-wide value too, and the step
+// lists them in Inherited and its Note (see restoreInherited). /proc is
+// scanned once per revert for this, when the first such entry comes up.
+// A descendant that an unhandled entry targets (an older one, or a newer
+// one whose undo failed) is left to that entry.
+//
 // Handled entries are dropped from the journal in batches (one fsync per
 // revertBatch entries, so that a slow disk cannot stall a revert of many
 // entries); a crash during revert resumes from the last batch, re-undoing at
 // most revertBatch entries, which is harmless. An entry whose undo failed
-// stays, and the errors are joined. When every entry is handled the journal
-// is cleared. A cancelled ctx stops between entries; what was handled is
-// dropped first.
+// stays, and the errors are joined; so does one whose descendants could
+// not all be restored (other than by exiting). When every entry is handled
+// the journal is cleared. A cancelled ctx stops between entries; what was
+// handled is dropped first.
 func (b *Backend) Revert(ctx context.Context, j *journal.Journal) ([]RevertStep, error) {
 	entries := j.Entries()
 	var steps []RevertStep
@@ -224,6 +238,16 @@ func (b *Backend) Revert(ctx context.Context, j *journal.Journal) ([]RevertStep,
 		}
 		handled = handled[:0]
 	}
+	// unhandled counts, per process, the entries that target it and are
+	// not yet handled: their processes are left to them.
+	unhandled := map[procKey]int{}
+	for _, e := range entries {
+		if e.Process != nil {
+			unhandled[procKey{e.Process.PID, e.Process.StartTime}]++
+		}
+	}
+	pending := func(k procKey) bool { return unhandled[k] > 0 }
+	var procs procTable // scanned on first use
 	for i := len(entries) - 1; i >= 0; i-- {
 		if err := ctx.Err(); err != nil {
 			flush()
@@ -232,16 +256,19 @@ func (b *Backend) Revert(ctx context.Context, j *journal.Journal) ([]RevertStep,
 		e := entries[i]
 		st := RevertStep{Seq: e.Seq, Action: e.Action.String(), Undo: e.Undo.String(), Status: Restored}
 		undo := e.Undo
+		alive, reused := e.Process != nil, false
 		if e.Process != nil {
-			if note, gone := b.identityChanged(*e.Process); gone {
+			if note, gone, re := b.identityChanged(*e.Process); gone {
 				st.Status, st.Note = Skipped, note
 				undo = withoutProcess(undo)
+				alive, reused = false, re
 			}
 		}
 		if undo != nil {
 			if err := b.run(ctx, undo); err != nil {
 				if errors.Is(err, hal.ErrGone) {
 					st.Status, st.Note = Skipped, fmt.Sprintf("pid %d exited during the revert", hal.TargetPID(e.Undo))
+					alive = false
 				} else {
 					st.Status, st.Note = Failed, err.Error()
 					errs = append(errs, fmt.Errorf("revert entry %d (%s): %w", e.Seq, e.Action, err))
@@ -249,6 +276,27 @@ func (b *Backend) Revert(ctx context.Context, j *journal.Journal) ([]RevertStep,
 					continue
 				}
 			}
+		}
+		if in, ok := inheritanceOf(e); ok && e.Process != nil && e.BootTicks != 0 && !reused {
+			if procs == nil {
+				var err error
+				if procs, err = scanProcs(b.roots); err != nil {
+					procs = procTable{} // no descendants found; the error is reported
+					errs = append(errs, err)
+				}
+			}
+			r, err := b.restoreInherited(procs, e, alive, pending)
+			st.Inherited = r.restored
+			st.Note = joinNotes(st.Note, r.note(in.what))
+			if err != nil {
+				st.Status, st.Note = Failed, joinNotes(st.Note, err.Error())
+				errs = append(errs, fmt.Errorf("revert entry %d (%s): %w", e.Seq, e.Action, err))
+				steps = append(steps, st)
+				continue
+			}
+		}
+		if e.Process != nil {
+			unhandled[procKey{e.Process.PID, e.Process.StartTime}]--
 		}
 		handled = append(handled, e.Seq)
 		if len(handled) >= revertBatch {
@@ -265,19 +313,30 @@ func (b *Backend) Revert(ctx context.Context, j *journal.Journal) ([]RevertStep,
 	return steps, errors.Join(errs...)
 }
 
+func joinNotes(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
+
 // revertBatch is how many handled entries Revert drops per journal write.
 const revertBatch = 32
 
-// identityChanged says whether the process p recorded is gone or replaced.
-func (b *Backend) identityChanged(p journal.Process) (string, bool) {
+// identityChanged says whether the process p recorded is gone or replaced
+// (reused: its PID now belongs to another process).
+func (b *Backend) identityChanged(p journal.Process) (note string, changed, reused bool) {
 	id, err := processIdentity(b.roots, p.PID)
 	if err != nil {
-		return fmt.Sprintf("pid %d (%s) has exited; nothing to restore for it", p.PID, p.Comm), true
+		return fmt.Sprintf("pid %d (%s) has exited; nothing to restore for it", p.PID, p.Comm), true, false
 	}
 	if id.StartTime != p.StartTime {
-		return fmt.Sprintf("pid %d now belongs to another process (%s, started later); left alone", p.PID, id.Comm), true
+		return fmt.Sprintf("pid %d now belongs to another process (%s, started later); left alone", p.PID, id.Comm), true, true
 	}
-	return "", false
+	return "", false, false
 }
 
 // withoutProcess keeps the steps of an undo that concern no process; nil
