@@ -297,7 +297,13 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 	if err != nil {
 		return err
 	}
-	eng := engine.New(engine.Options{Mode: fl.mode, HAL: be, Topology: topo, Rules: rules, Config: cfg, Audit: auditW, Self: os.Getpid()})
+	ancestors, err := workload.Ancestors(a.roots, os.Getpid())
+	if err != nil {
+		// Not fatal: the protection is a courtesy; say so and go on.
+		a.log.Warn("cannot list the processes that started sculpt; they are not protected", "err", err)
+	}
+	eng := engine.New(engine.Options{Mode: fl.mode, HAL: be, Topology: topo, Rules: rules, Config: cfg, Audit: auditW,
+		Self: os.Getpid(), Ancestors: ancestors})
 	if fl.mode == engine.ModeApply && !fl.keep {
 		defer func() {
 			// The run's context may be cancelled (a signal): revert anyway.

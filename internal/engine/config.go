@@ -64,6 +64,10 @@ type Protected struct {
 	Names     []string `yaml:"names"`     // workload names or process comms (glob)
 	Workloads []string `yaml:"workloads"` // workload IDs (glob), e.g. unit:sshd.service
 	Cgroups   []string `yaml:"cgroups"`   // cgroup path prefixes, e.g. /system.slice
+	// Ancestors protects the workloads holding the processes that started
+	// sculpt (its shell, terminal multiplexer, ssh session or supervisor);
+	// default true.
+	Ancestors bool `yaml:"ancestors"`
 }
 
 // MetricConfig names a workload's own metric to scrape for its reward.
@@ -87,6 +91,7 @@ func DefaultConfig() Config {
 		ReserveSharedCPUs: 1,
 		Rollback:          RollbackConfig{After: 2, Tolerance: 0.25, ProgressFloor: 0.4},
 		PingPong:          PingPongConfig{Flips: 2, Window: 30},
+		Protected:         Protected{Ancestors: true},
 	}
 }
 

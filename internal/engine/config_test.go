@@ -29,6 +29,15 @@ metrics:
 	if cfg.Metrics[0].Better != "lower" || cfg.Metrics[0].Labels["quantile"] != "0.99" {
 		t.Errorf("metric %+v", cfg.Metrics[0])
 	}
+	// A protected section without ancestors keeps the default (true); one
+	// that says false turns it off.
+	if !cfg.Protected.Ancestors {
+		t.Errorf("protected.ancestors lost its default: %+v", cfg.Protected)
+	}
+	cfg, err = ParseConfig("c.yaml", []byte("version: 1\nprotected:\n  ancestors: false\n"))
+	if err != nil || cfg.Protected.Ancestors {
+		t.Errorf("protected.ancestors: false gave %+v, %v", cfg.Protected, err)
+	}
 }
 
 func TestParseConfigErrorsNameTheField(t *testing.T) {

@@ -38,6 +38,10 @@ type Options struct {
 	Agent    Agent     // nil: NopAgent
 	Audit    io.Writer // JSON lines; nil: no audit log
 	Self     int       // sculpt's PID
+	// Ancestors are the PIDs of the processes that started sculpt (its
+	// parent, the parent's parent, ... below PID 1): protected when
+	// Config.Protected.Ancestors is set.
+	Ancestors []int
 	// Scrape reads a workload's own metric; nil uses HTTP (Scrape).
 	Scrape func(ctx context.Context, m MetricConfig) (float64, error)
 }
@@ -88,6 +92,7 @@ func New(opts Options) *Engine {
 	if e.agent == nil {
 		e.agent = NopAgent{}
 	}
+	e.guard.ancestors = opts.Ancestors
 	if opts.Topology != nil {
 		e.machine = MachineOf(*opts.Topology)
 	}

@@ -349,6 +349,29 @@ func TestEngineNeverTouchesProtected(t *testing.T) {
 	}
 }
 
+// The shell (or supervisor) that started sculpt is never touched, unless
+// protected.ancestors is turned off.
+func TestEngineNeverTouchesItsAncestors(t *testing.T) {
+	for _, protect := range []bool{true, false} {
+		f := newFakeHAL(40, 20)
+		cfg := DefaultConfig()
+		cfg.Hysteresis, cfg.Cooldown = 1, 0
+		cfg.Protected.Ancestors = protect
+		var audit bytes.Buffer
+		e := New(Options{Mode: ModeApply, HAL: f, Topology: vm2(), Rules: dedicatedRules(t), Config: cfg, Audit: &audit, Self: 999999, Ancestors: []int{40, 41}})
+		step(t, e, obsOf(wl{"login-shell", 40, hogGenes}, wl{"hog", 20, hogGenes}))
+		if touched := f.policy[40] != "other"; touched == protect {
+			t.Errorf("protected.ancestors %v: the shell that started sculpt is %s", protect, f.policy[40])
+		}
+		if f.policy[20] != "batch" {
+			t.Errorf("protected.ancestors %v: the antagonist was not arranged: %s", protect, f.policy[20])
+		}
+		if said := strings.Contains(audit.String(), "which started sculpt"); said != protect {
+			t.Errorf("protected.ancestors %v: audit %s", protect, audit.String())
+		}
+	}
+}
+
 func TestGuardRefusesForeignPIDs(t *testing.T) {
 	g := NewGuard(DefaultConfig(), 4242)
 	p := Plan{Decisions: []Decision{{Workload: "w", Rule: "r", Actions: []PlannedAction{

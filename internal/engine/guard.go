@@ -19,9 +19,10 @@ import (
 // Its state is the history of each workload, keyed by workload ID; time is
 // counted in ticks (intervals). It is not safe for concurrent use.
 type Guard struct {
-	cfg  Config
-	self int
-	ws   map[string]*guardState
+	cfg       Config
+	self      int
+	ancestors []int // sculpt's ancestors, protected when cfg.Protected.Ancestors
+	ws        map[string]*guardState
 }
 
 type guardState struct {
@@ -63,6 +64,8 @@ func (g *Guard) Excluded(id, name string, pids []int, comms []string, cgroups []
 			return "holds kthreadd"
 		case p == g.self:
 			return "is sculpt itself"
+		case g.cfg.Protected.Ancestors && slices.Contains(g.ancestors, p):
+			return fmt.Sprintf("holds PID %d, which started sculpt (its shell, terminal or supervisor)", p)
 		case slices.Contains(g.cfg.Protected.PIDs, p):
 			return fmt.Sprintf("holds protected PID %d", p)
 		}
