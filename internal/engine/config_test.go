@@ -113,6 +113,21 @@ func TestRewardFromGenesAndMetric(t *testing.T) {
 	if !Worse(p, ComputeReward(RewardProgress, dna.Genes{"cpu_util": 0.3}, nil), rc) {
 		t.Errorf("progress 0.8 -> 0.3 (< half) not judged worse")
 	}
+	// An I/O streamer in the idle class: less CPU, as many bytes: not worse;
+	// fewer bytes too: worse. A spinner's few KiB/s of writes are not its
+	// progress.
+	io := func(cpu, bps float64) Reward {
+		return ComputeReward(RewardProgress, dna.Genes{"cpu_util": cpu, "io_read_bps": 0, "io_write_bps": bps}, nil)
+	}
+	if Worse(io(0.31, 190<<20), io(0.075, 185<<20), rc) {
+		t.Errorf("I/O streamer keeping its bytes judged worse")
+	}
+	if !Worse(io(0.31, 190<<20), io(0.075, 20<<20), rc) {
+		t.Errorf("I/O streamer losing CPU and bytes not judged worse")
+	}
+	if !Worse(io(0.9, 2048), io(0.2, 4096), rc) {
+		t.Errorf("spinner losing CPU not judged worse because its log writes grew")
+	}
 	if !Worse(ComputeReward(RewardLatency, g, nil), ComputeReward(RewardLatency, dna.Genes{"runq_delay_frac": 0.9}, nil), rc) {
 		t.Errorf("latency -0.4 -> -0.9 not judged worse")
 	}

@@ -20,8 +20,9 @@ const (
 	// delay ratio, minus CPU pressure, minus how far the workload's own
 	// metric is past its target.
 	RewardLatency = "latency"
-	// RewardProgress: CPU progress (cpu_util, cores), for a workload sculpt
-	// demotes on purpose; judged against a floor, not for every drop.
+	// RewardProgress: the work a workload sculpt demotes on purpose gets
+	// done: CPU (cpu_util, cores; the Value) and storage bytes (io_bps);
+	// judged against a floor, not for every drop.
 	RewardProgress = "progress"
 )
 
@@ -59,6 +60,11 @@ func ComputeReward(kind string, g dna.Genes, m *MetricReading) Reward {
 			r.Parts["cpu_util"] = v
 			r.Value = v
 		}
+		rd, okr := g["io_read_bps"]
+		wr, okw := g["io_write_bps"]
+		if okr || okw {
+			r.Parts["io_bps"] = rd + wr
+		}
 		return r
 	}
 	if v, ok := g["runq_delay_frac"]; ok {
@@ -84,15 +90,37 @@ func ComputeReward(kind string, g dna.Genes, m *MetricReading) Reward {
 
 // Worse says whether after is worse than before by more than the config
 // allows: a latency reward that dropped by more than Tolerance, or a
-// progress reward that fell below ProgressFloor of before.
+// progress reward whose every kind of work (CPU, storage bytes) that was
+// significant before fell below ProgressFloor of before. An I/O streamer
+// moved to the idle class uses less CPU but moves as many bytes: that is
+// not worse.
 func Worse(before, after Reward, c RollbackConfig) bool {
 	if before.Kind != after.Kind {
 		return false
 	}
-	if before.Kind == RewardProgress {
-		return before.Value > 0 && after.Value < before.Value*c.ProgressFloor
+	if before.Kind != RewardProgress {
+		return after.Value < before.Value-c.Tolerance
 	}
-	return after.Value < before.Value-c.Tolerance
+	significant := false
+	for part, min := range progressSignificant {
+		b, ok := before.Parts[part]
+		if !ok || b < min {
+			continue
+		}
+		significant = true
+		if a, ok := after.Parts[part]; !ok || a >= b*c.ProgressFloor {
+			return false // this kind of work goes on (or cannot be told)
+		}
+	}
+	return significant
+}
+
+// progressSignificant is the least of each kind of work that counts as the
+// work a demoted workload does: a spinner writes a few KiB/s of logs, which
+// is not its progress.
+var progressSignificant = map[string]float64{
+	"cpu_util": 0.05,    // cores
+	"io_bps":   1 << 20, // bytes/s
 }
 
 // Scrape fetches a Prometheus text endpoint and returns the value of the
