@@ -23,6 +23,11 @@ type Config struct {
 	// the same arrangement) before sculpt acts, and stop matching before
 	// sculpt undoes what it did.
 	Hysteresis int `yaml:"hysteresis"`
+	// Release: intervals an arranged workload must match no rule before
+	// what sculpt did to it is undone (at least Hysteresis). Longer than
+	// Hysteresis, because an arrangement changes the genes that led to it:
+	// an I/O writer in the idle class may write less for a while.
+	Release int `yaml:"release"`
 	// Cooldown: intervals after changing a workload's arrangement before it
 	// may be changed to a different one.
 	Cooldown int `yaml:"cooldown"`
@@ -86,6 +91,7 @@ func DefaultConfig() Config {
 	return Config{
 		Version:           ConfigVersion,
 		Hysteresis:        2,
+		Release:           5,
 		Cooldown:          3,
 		Budget:            32,
 		ReserveSharedCPUs: 1,
@@ -158,6 +164,9 @@ func ParseConfig(source string, data []byte) (Config, error) {
 	}
 	if cfg.Hysteresis < 1 {
 		bad("hysteresis", "%d: want at least 1 interval", cfg.Hysteresis)
+	}
+	if cfg.Release < cfg.Hysteresis {
+		bad("release", "%d: want at least hysteresis (%d) intervals", cfg.Release, cfg.Hysteresis)
 	}
 	if cfg.Cooldown < 0 {
 		bad("cooldown", "%d: want 0 or more intervals", cfg.Cooldown)

@@ -228,7 +228,7 @@ func (e *Engine) Step(ctx context.Context, obs *Observation) (*Step, error) {
 		stable := e.guard.Hysteresis(e.tick, d.ID, m)
 		if stable == nil {
 			if len(e.ledger[d.ID]) > 0 && e.guard.Frozen(d.ID) == "" {
-				e.undoWorkload(ctx, st, d.ID, d.Name, "undone", fmt.Sprintf("no rule has matched for %d intervals", e.opts.Config.Hysteresis))
+				e.undoWorkload(ctx, st, d.ID, d.Name, "undone", fmt.Sprintf("no rule has matched for %d intervals", max(e.opts.Config.Hysteresis, e.opts.Config.Release)))
 			}
 			continue
 		}

@@ -295,7 +295,7 @@ func TestEngineKeepsAChangeThatHelps(t *testing.T) {
 
 func TestEnginePingPongFreezes(t *testing.T) {
 	f := newFakeHAL(20)
-	e, audit := testEngine(t, ModeApply, f, func(c *Config) { c.Hysteresis = 1; c.PingPong = PingPongConfig{Flips: 2, Window: 100} })
+	e, audit := testEngine(t, ModeApply, f, func(c *Config) { c.Hysteresis, c.Release = 1, 1; c.PingPong = PingPongConfig{Flips: 2, Window: 100} })
 	on, off := obsOf(wl{"hog", 20, hogGenes}), obsOf(wl{"hog", 20, idle})
 	applies := 0
 	for i := 0; i < 10; i++ {
@@ -369,6 +369,37 @@ func TestEngineNeverTouchesItsAncestors(t *testing.T) {
 		if said := strings.Contains(audit.String(), "which started sculpt"); said != protect {
 			t.Errorf("protected.ancestors %v: audit %s", protect, audit.String())
 		}
+	}
+}
+
+// An arrangement in force is let go only after Release intervals with no
+// match; a different wish takes over after Hysteresis.
+func TestGuardReleaseIsSlowerThanHysteresis(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Hysteresis, cfg.Release = 2, 4
+	g := NewGuard(cfg, 1)
+	a := &Match{Rule: "a", Want: Want{Sched: "idle"}}
+	b := &Match{Rule: "b", Want: Want{Sched: "batch"}}
+	tick := 0
+	next := func(m *Match) *Match { tick++; return g.Hysteresis(tick, "w", m) }
+	if next(a) != nil || next(a) != a {
+		t.Fatal("a match did not take over after 2 ticks")
+	}
+	for i := 1; i <= 3; i++ {
+		if got := next(nil); got != a {
+			t.Fatalf("let go after %d ticks of no match, want 4", i)
+		}
+	}
+	if got := next(nil); got != nil {
+		t.Fatalf("still %v after 4 ticks of no match", got)
+	}
+	next(a)
+	next(a)
+	if next(b) != a || next(b) != b {
+		t.Error("a different match did not take over after 2 ticks")
+	}
+	if _, err := ParseConfig("c.yaml", []byte("version: 1\nhysteresis: 3\nrelease: 2\n")); err == nil || !strings.Contains(err.Error(), "c.yaml:3: release: 2: want at least hysteresis (3)") {
+		t.Errorf("release below hysteresis: %v", err)
 	}
 }
 

@@ -103,8 +103,9 @@ func matchSignature(m *Match) string {
 }
 
 // Hysteresis records what the rules want for a workload at tick and
-// returns the arrangement in force: a new wish (or no wish) must hold for
-// Hysteresis consecutive ticks before it replaces the one in force. The
+// returns the arrangement in force: a new wish must hold for Hysteresis
+// consecutive ticks before it replaces the one in force, and no wish for
+// Release ticks before an arrangement in force is let go. The
 // returned match carries the newest genes when the wish is unchanged.
 func (g *Guard) Hysteresis(tick int, id string, m *Match) *Match {
 	s := g.state(id)
@@ -116,7 +117,11 @@ func (g *Guard) Hysteresis(tick int, id string, m *Match) *Match {
 		s.cand, s.streak = sig, 1
 	}
 	s.candMatch = m
-	if s.streak >= g.cfg.Hysteresis {
+	need := g.cfg.Hysteresis
+	if sig == "" && s.stable != "" {
+		need = max(need, g.cfg.Release) // letting go of an arrangement
+	}
+	if s.streak >= need {
 		s.stable, s.stableM = sig, m
 	}
 	if s.stable == sig {
