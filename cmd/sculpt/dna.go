@@ -15,6 +15,7 @@ func init() { register(newDNACmd) }
 func newDNACmd(a *app) *cobra.Command {
 	var (
 		pids    []int
+		without []string
 		cgroups []string
 		all     bool
 		window  time.Duration
@@ -44,8 +45,12 @@ see docs/genes.md.`,
 			if step <= 0 || step > window {
 				step = min(time.Second, window)
 			}
+			tel, err := telemetryOptions(without)
+			if err != nil {
+				return err
+			}
 			sel := workload.Selector{PIDs: pids, Cgroups: cgroups, All: all}
-			obsv, sampler, err := a.newObserver(sel, window)
+			obsv, sampler, err := a.newObserver(sel, window, tel)
 			if err != nil {
 				return err
 			}
@@ -97,5 +102,6 @@ see docs/genes.md.`,
 	f.DurationVar(&step, "step", time.Second, "sampling step within the window")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	f.StringVar(&model, "model", "", modelFlagHelp)
+	withoutFlag(f, &without)
 	return cmd
 }

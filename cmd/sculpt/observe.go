@@ -9,18 +9,20 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"sculpt/internal/dna"
 	"sculpt/internal/engine"
 	"sculpt/internal/telemetry"
 	"sculpt/internal/workload"
 )
 
-// newObserver wires discovery, the default collectors and the profiler.
-// The caller closes the returned resources (held /proc descriptors, perf
-// events, eBPF links) with closeObserver.
-func (a *app) newObserver(sel workload.Selector, window time.Duration) (*engine.Observer, *observerResources, error) {
+// newObserver wires discovery, the default collectors (less those tel
+// turns off) and the profiler. The caller closes the returned resources
+// (held /proc descriptors, perf events, eBPF links) with closeObserver.
+func (a *app) newObserver(sel workload.Selector, window time.Duration, tel telemetry.DefaultOptions) (*engine.Observer, *observerResources, error) {
 	disc := workload.NewDiscoverer(a.roots, workload.Options{Self: os.Getpid()})
-	sampler, notes, err := telemetry.NewDefaultSampler(a.roots, telemetry.DefaultOptions{})
+	sampler, notes, err := telemetry.NewDefaultSampler(a.roots, tel)
 	if err != nil {
 		_ = disc.Close()
 		return nil, nil, err
@@ -29,6 +31,29 @@ func (a *app) newObserver(sel workload.Selector, window time.Duration) (*engine.
 		a.log.Debug("telemetry", "note", n)
 	}
 	return engine.NewObserver(disc, sampler, sel, window), &observerResources{disc, sampler}, nil
+}
+
+// withoutFlag adds --without to a command that observes: telemetry
+// sources to leave off.
+func withoutFlag(f *pflag.FlagSet, dst *[]string) {
+	f.StringSliceVar(dst, "without", nil, "telemetry sources to leave off: perf (hardware counters, where there is a PMU), ebpf (it hooks every system call of the watched processes); the genes they feed are then absent")
+}
+
+// telemetryOptions checks the values of --without and returns the
+// collectors' options.
+func telemetryOptions(without []string) (telemetry.DefaultOptions, error) {
+	var o telemetry.DefaultOptions
+	for _, s := range without {
+		switch s {
+		case "perf":
+			o.NoPerf = true
+		case "ebpf":
+			o.NoEBPF = true
+		default:
+			return o, usagef("--without %q: want perf or ebpf", s)
+		}
+	}
+	return o, nil
 }
 
 // observerResources are what an observer holds open.

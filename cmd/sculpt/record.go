@@ -102,6 +102,7 @@ func newRecordCmd(a *app) *cobra.Command {
 		dur      time.Duration
 		interval time.Duration
 		pids     []int
+		without  []string
 		cgroups  []string
 		all      bool
 		labels   []string
@@ -141,7 +142,11 @@ written to a temporary file and renamed into place when it is complete.`,
 				return err
 			}
 			sel := workload.Selector{PIDs: pids, Cgroups: cgroups, All: all}
-			obsv, sampler, err := a.newObserver(sel, 2*interval)
+			tel, err := telemetryOptions(without)
+			if err != nil {
+				return err
+			}
+			obsv, sampler, err := a.newObserver(sel, 2*interval, tel)
 			if err != nil {
 				return err
 			}
@@ -257,5 +262,6 @@ written to a temporary file and renamed into place when it is complete.`,
 	f.StringArrayVar(&cgroups, "cgroup", nil, "record the processes in this cgroup path (repeatable)")
 	f.BoolVar(&all, "all", false, "record every workload (the default when nothing is selected)")
 	f.StringArrayVar(&labels, "label", nil, "label: NAME for all, or PID=NAME, or /cgroup=NAME (repeatable)")
+	withoutFlag(f, &without)
 	return cmd
 }

@@ -20,6 +20,7 @@ import (
 	"sculpt/internal/hal/journal"
 	"sculpt/internal/hal/linux"
 	"sculpt/internal/hal/topology"
+	"sculpt/internal/telemetry"
 	"sculpt/internal/workload"
 )
 
@@ -71,6 +72,7 @@ func newRunCmd(a *app) *cobra.Command {
 		top      int
 		asJSON   bool
 		pids     []int
+		without  []string
 		cgroups  []string
 		keep     bool
 		jpath    string
@@ -114,6 +116,10 @@ file is reported and the last good rules stay in force.`,
 			if window <= 0 {
 				window = interval
 			}
+			tel, err := telemetryOptions(without)
+			if err != nil {
+				return err
+			}
 			if mode != "observe" && model != "" {
 				return usagef("--model works in observe mode only: the rules of advise and apply match the gene classifier's archetypes")
 			}
@@ -122,6 +128,7 @@ file is reported and the last good rules stay in force.`,
 					mode: engine.Mode(mode), interval: interval, forDur: forDur, window: window, asJSON: asJSON,
 					sel:  workload.Selector{PIDs: pids, Cgroups: cgroups, All: len(pids) == 0 && len(cgroups) == 0},
 					keep: keep, journal: journalPath(jpath), rules: rulesF, config: configF, audit: auditF,
+					tel: tel,
 				})
 			}
 			if rulesF != "" || configF != "" || auditF != "" {
@@ -131,7 +138,7 @@ file is reported and the last good rules stay in force.`,
 				return err
 			}
 			sel := workload.Selector{PIDs: pids, Cgroups: cgroups, All: len(pids) == 0 && len(cgroups) == 0}
-			obsv, sampler, err := a.newObserver(sel, window)
+			obsv, sampler, err := a.newObserver(sel, window, tel)
 			if err != nil {
 				return err
 			}
@@ -205,6 +212,7 @@ file is reported and the last good rules stay in force.`,
 	f.StringVar(&configF, "config", "", "engine config file (docs/config.md)")
 	f.StringVar(&auditF, "audit", "", "append the audit log (JSON lines: decisions, actions, rewards) to this file")
 	f.StringVar(&jpath, "journal", "", "journal file (default $SCULPT_JOURNAL or "+journal.DefaultPath+")")
+	withoutFlag(f, &without)
 	f.StringVar(&model, "model", "", modelFlagHelp+"; observe mode only: the rules of advise and apply match the gene classifier's archetypes")
 	return cmd
 }
@@ -218,6 +226,7 @@ type engineFlags struct {
 	sel                  workload.Selector
 	journal              string
 	rules, config, audit string
+	tel                  telemetry.DefaultOptions
 }
 
 // loadRules reads the rule file at path (the embedded default when path is
@@ -330,7 +339,7 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 	if window <= 0 {
 		window = fl.interval
 	}
-	obsv, sampler, err := a.newObserver(fl.sel, window)
+	obsv, sampler, err := a.newObserver(fl.sel, window, fl.tel)
 	if err != nil {
 		return err
 	}

@@ -46,12 +46,42 @@ func loadWorkload(t *testing.T, id string, cmd *exec.Cmd) workload.Workload {
 func newTestPerf(t *testing.T, opts PerfOptions) *PerfCollector {
 	t.Helper()
 	opts.Roots = host.DefaultRoots()
+	opts.Software = true
 	c, err := NewPerfCollector(opts)
 	if err != nil {
 		t.Skipf("perf unavailable: %v", err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// Without Software the collector opens no software event: on a machine
+// without a PMU it is not supported (saying why), with one it counts only
+// hardware events.
+func TestPerfSoftwareOffByDefault(t *testing.T) {
+	roots := host.DefaultRoots()
+	if !probeStatus(roots, SourcePerfSoftware).Available {
+		t.Skip("perf_event_open unavailable here")
+	}
+	c, err := NewPerfCollector(PerfOptions{Roots: roots})
+	if !probeStatus(roots, SourcePerfHardware).Available {
+		var ns *NotSupportedError
+		if !errors.As(err, &ns) || !strings.Contains(err.Error(), "software events off") {
+			t.Fatalf("no PMU, software off: %v, %v; want a NotSupportedError saying why", c, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	for _, e := range c.Stats().Events {
+		for _, k := range perfSoftwareEvents {
+			if e == k.name {
+				t.Errorf("software event %s counted without Software", e)
+			}
+		}
+	}
 }
 
 func perfSweep(t *testing.T, c *PerfCollector, ws []workload.Workload) *Sample {
