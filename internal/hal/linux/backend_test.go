@@ -570,6 +570,11 @@ time.sleep(1000)
 			t.Fatalf("%s: %v", a, err)
 		}
 	}
+	// The pin narrowed the process's own cpuset (it is alone in it): that
+	// is what makes later threads follow.
+	if got, err := os.ReadFile(filepath.Join(cgdir, "cpuset.cpus")); err != nil || strings.TrimSpace(string(got)) != "1" {
+		t.Fatalf("cpuset.cpus of %s after the pin: %q, %v; want 1 (/proc/%d/cgroup: %s)", cg, got, err, pid, procCgroupLine(t, pid, "cpuset"))
+	}
 	n := len(tasks(t, pid))
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -586,7 +591,8 @@ time.sleep(1000)
 	}
 	for _, tid := range all {
 		if got := statusField(t, pid, tid, "Cpus_allowed_list"); got != "1" {
-			t.Errorf("tid %d allowed %q, want 1 (the pinned cpuset)", tid, got)
+			cpus, _ := os.ReadFile(filepath.Join(cgdir, "cpuset.cpus"))
+			t.Errorf("tid %d allowed %q, want 1 (the pinned cpuset; its cpuset.cpus now %q, /proc/%d/cgroup cpuset %s)", tid, got, strings.TrimSpace(string(cpus)), pid, procCgroupLine(t, pid, "cpuset"))
 		}
 	}
 	if _, err := b.Revert(ctx, j); err != nil {
