@@ -60,7 +60,8 @@ type ColocationOptions struct {
 	// removed at the end; default os.TempDir().
 	TempDir string
 	// KeepDir, if set, is used instead and kept: every program's output
-	// (the agent's log included), one directory per service, case and run.
+	// (the agent's log and audit log included), one directory per service,
+	// case and run.
 	KeepDir string
 
 	started  func(pid int) // tests: called with every process group started
@@ -528,6 +529,11 @@ func (h *colocRun) measure(ctx context.Context, run *ColocationRun) (runErr erro
 			"--journal", filepath.Join(h.dir, "sculpt.journal")}
 		if h.opts.SculptRules != "" {
 			argv = append(argv, "--rules", h.opts.SculptRules)
+		}
+		if h.opts.KeepDir != "" {
+			// Kept outputs hold the agent's reasons: which rule and genes
+			// led to each decision (the service's too, which needs no action).
+			argv = append(argv, "--audit", filepath.Join(h.dir, "sculpt.audit.jsonl"))
 		}
 		fmt.Fprintf(h.progress, "  starting %s\n", strings.Join(argv, " "))
 		agent, err = h.start("sculpt", argv)
