@@ -534,9 +534,10 @@ func TestThreadsCreatedAfterPinFollowInCgroup(t *testing.T) {
 	b, j := newBackend(t)
 	cpusetV1(t, b)
 	dir := t.TempDir()
-	flag, done := filepath.Join(dir, "go"), filepath.Join(dir, "done")
+	flag, done, ready := filepath.Join(dir, "go"), filepath.Join(dir, "done"), filepath.Join(dir, "ready")
 	script := `
 import os, threading, time
+open(READY, "w").close()
 while not os.path.exists(FLAG): time.sleep(0.01)
 def widen():
     os.sched_setaffinity(0, range(os.cpu_count()))
@@ -546,11 +547,20 @@ time.sleep(0.2)
 open(DONE, "w").close()
 time.sleep(1000)
 `
-	cmd := exec.Command(py, "-c", fmt.Sprintf("FLAG=%q\nDONE=%q\n%s", flag, done, script))
+	cmd := exec.Command(py, "-c", fmt.Sprintf("FLAG=%q\nDONE=%q\nREADY=%q\n%s", flag, done, ready, script))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	pid := cmd.Process.Pid
+	// Python's start-up may run short-lived helper processes; moved with it
+	// they would share its cpuset, which sculpt then rightly leaves alone.
+	// Wait until it runs the script.
+	for i := 0; i < 1000 && !fileExists(ready); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !fileExists(ready) {
+		t.Fatal("python never started the script")
+	}
 	cg := fmt.Sprintf("/sculpt-follow-%d", os.Getpid())
 	cgdir := filepath.Join(b.hier["cpuset"].dir, cg)
 	t.Cleanup(func() {
@@ -573,7 +583,8 @@ time.sleep(1000)
 	// The pin narrowed the process's own cpuset (it is alone in it): that
 	// is what makes later threads follow.
 	if got, err := os.ReadFile(filepath.Join(cgdir, "cpuset.cpus")); err != nil || strings.TrimSpace(string(got)) != "1" {
-		t.Fatalf("cpuset.cpus of %s after the pin: %q, %v; want 1 (/proc/%d/cgroup: %s)", cg, got, err, pid, procCgroupLine(t, pid, "cpuset"))
+		procs, _ := os.ReadFile(filepath.Join(cgdir, "cgroup.procs"))
+		t.Fatalf("cpuset.cpus of %s after the pin: %q, %v; want 1 (/proc/%d/cgroup: %s; cgroup.procs %q)", cg, got, err, pid, procCgroupLine(t, pid, "cpuset"), procs)
 	}
 	n := len(tasks(t, pid))
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
