@@ -386,23 +386,11 @@ func processIdentity(roots host.Roots, pid int) (journal.Process, error) {
 	return journal.Process{PID: pid, StartTime: start, Comm: comm}, nil
 }
 
-// parseStat returns the comm and start time (field 22) of a /proc/PID/stat.
+// parseStat returns the comm and start time (field 22) of a /proc/PID/stat
+// (parseProcInfo's).
 func parseStat(data []byte) (string, uint64, error) {
-	s := string(data)
-	open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || close < open {
-		return "", 0, errors.New("no (comm) field")
-	}
-	f := strings.Fields(s[close+1:])
-	// f[0] is field 3 (state); start time is field 22.
-	if len(f) < 20 {
-		return "", 0, fmt.Errorf("%d fields after comm, want at least 20", len(f))
-	}
-	start, err := strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return "", 0, fmt.Errorf("start time %q: %w", f[19], err)
-	}
-	return s[open+1 : close], start, nil
+	p, err := parseProcInfo(data)
+	return p.Comm, p.Start, err
 }
 
 // parseList parses a kernel list ("0-3,8"): topology's parser, shared

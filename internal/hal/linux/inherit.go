@@ -36,9 +36,10 @@ func bootTicks() uint64 {
 	return uint64(ts.Nano()) / (1e9 / userHZ)
 }
 
-// procInfo is what the descendant walk needs of one process, from
-// /proc/PID/stat.
+// procInfo is what the HAL reads of a process from /proc/PID/stat: its
+// identity (comm, start time) and what the descendant walk needs.
 type procInfo struct {
+	Comm                string
 	State               byte // field 3: R, S, D, Z (zombie), X (dead), ...
 	PPid, Pgrp, Session int
 	Start               uint64 // field 22, USER_HZ ticks after boot
@@ -47,19 +48,21 @@ type procInfo struct {
 // procTable maps every live PID to its procInfo.
 type procTable map[int]procInfo
 
-// parseProcInfo reads state (field 3), ppid (field 4), pgrp (5), session (6) and starttime
-// (22) from a /proc/PID/stat.
+// parseProcInfo reads comm (field 2), state (3), ppid (4), pgrp (5),
+// session (6) and starttime (22) from a /proc/PID/stat. The comm may itself
+// hold spaces and parentheses, so it runs to the last ')'.
 func parseProcInfo(data []byte) (procInfo, error) {
 	s := string(data)
-	close := strings.LastIndexByte(s, ')')
-	if close < 0 {
+	open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || close < open {
 		return procInfo{}, errors.New("no (comm) field")
 	}
 	f := strings.Fields(s[close+1:])
+	// f[0] is field 3 (state); start time is field 22.
 	if len(f) < 20 {
 		return procInfo{}, fmt.Errorf("%d fields after comm, want at least 20", len(f))
 	}
-	p := procInfo{State: f[0][0]}
+	p := procInfo{Comm: s[open+1 : close], State: f[0][0]}
 	var err error
 	for i, dst := range []*int{&p.PPid, &p.Pgrp, &p.Session} {
 		if *dst, err = strconv.Atoi(f[1+i]); err != nil {

@@ -26,7 +26,7 @@ func TestParseProcInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (procInfo{State: 'S', PPid: 4200, Pgrp: 4100, Session: 4000, Start: 98765}); p != want {
+	if want := (procInfo{Comm: "a b) c)", State: 'S', PPid: 4200, Pgrp: 4100, Session: 4000, Start: 98765}); p != want {
 		t.Errorf("parseProcInfo = %+v, want %+v", p, want)
 	}
 	for _, bad := range []string{"", "1 (x", "1 (x) S 1 2 3", "1 (x) S one 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 1"} {
@@ -55,8 +55,8 @@ func TestScanProcsFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := procTable{
-		100: {State: 'S', PPid: 1, Pgrp: 100, Session: 100, Start: 500},
-		101: {State: 'R', PPid: 100, Pgrp: 100, Session: 100, Start: 600},
+		100: {Comm: "load 100", State: 'S', PPid: 1, Pgrp: 100, Session: 100, Start: 500},
+		101: {Comm: "load 101", State: 'R', PPid: 100, Pgrp: 100, Session: 100, Start: 600},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("scanProcs = %v, want %v", got, want)
@@ -73,7 +73,7 @@ func TestInheritors(t *testing.T) {
 	// process.
 	tree := procTable{
 		1:   {State: 'S', PPid: 0, Pgrp: 1, Session: 1, Start: 1},
-		100: {State: 'S', PPid: 1, Pgrp: 100, Session: 100, Start: 500},
+		100: {Comm: "load 100", State: 'S', PPid: 1, Pgrp: 100, Session: 100, Start: 500},
 		101: {State: 'S', PPid: 100, Pgrp: 100, Session: 100, Start: 1000}, // forked the tick of the change
 		102: {State: 'S', PPid: 101, Pgrp: 100, Session: 100, Start: 1100}, // grandchild
 		103: {State: 'Z', PPid: 100, Pgrp: 100, Session: 100, Start: 1200}, // exited, not reaped
