@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"sculpt/internal/bench"
-	"sculpt/internal/engine"
 )
 
 func init() { benchSubcommands = append(benchSubcommands, newBenchColocationCmd) }
@@ -87,12 +86,8 @@ Progress goes to stderr.`,
 				if err != nil {
 					return usagef("--sculpt-rules %q: %v", opts.SculptRules, err)
 				}
-				data, err := os.ReadFile(abs)
-				if err != nil {
+				if _, err := a.loadRules(opts.SculptRules); err != nil {
 					return usagef("--sculpt-rules %q: %v", opts.SculptRules, err)
-				}
-				if rs, diags := engine.ParseRules(opts.SculptRules, data); rs == nil {
-					return usagef("--sculpt-rules %q: %v", opts.SculptRules, (&engine.RulesError{Source: opts.SculptRules, Diagnostics: diags}).Error())
 				}
 				opts.SculptRules = abs
 			}
