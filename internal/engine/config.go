@@ -127,7 +127,8 @@ func ParseConfig(source string, data []byte) (Config, error) {
 	cfg := DefaultConfig()
 	var probe yaml.Node
 	if err := yaml.Unmarshal(data, &probe); err != nil {
-		return cfg, &ConfigError{Source: source, Reason: "not valid YAML: " + err.Error()}
+		line, msg := yamlSyntaxError(data, err)
+		return cfg, &ConfigError{Source: source, Line: line, Reason: "not valid YAML: " + msg}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

@@ -40,6 +40,14 @@ metrics:
 	}
 }
 
+func TestParseConfigYAMLErrorLine(t *testing.T) {
+	_, err := ParseConfig("c.yaml", []byte("version: 1\nhysteresis: 2\nprotected:\n  names: [a, b\nbudget: 3\n"))
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Line != 4 || !strings.HasPrefix(err.Error(), "config c.yaml:4: not valid YAML") {
+		t.Errorf("error %v, want a YAML error on line 4", err)
+	}
+}
+
 func TestParseConfigErrorsNameTheField(t *testing.T) {
 	cases := map[string]string{
 		"version: 1\nhysterisis: 2\n":                                                   "hysterisis",

@@ -260,11 +260,8 @@ func ParseRules(source string, data []byte) (*RuleSet, []Diagnostic) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		line := 0
-		if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(err.Error()); m != nil {
-			line, _ = strconv.Atoi(m[1])
-		}
-		errAt(line, "", "", "not valid YAML: %v", err)
+		line, msg := yamlSyntaxError(data, err)
+		errAt(line, "", "", "not valid YAML: %s", msg)
 		return nil, diags
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
@@ -568,7 +565,7 @@ func compileCEL(env *cel.Env, expr string, want resultKind) (cel.Program, string
 	}
 	ast, iss := env.Compile(expr)
 	if iss != nil && iss.Err() != nil {
-		return nil, "CEL: " + strings.ReplaceAll(iss.Err().Error(), "\n", " ")
+		return nil, celMessage(iss.Err())
 	}
 	out := ast.OutputType()
 	isAny := func(ts ...*cel.Type) bool {

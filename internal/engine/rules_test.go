@@ -170,7 +170,7 @@ rules:
 		`line 5: error: traits.Bad-Name: a trait name is lower case`,
 		`line 6: error: traits.second: duplicate: also defined on line 4`,
 		`line 7: warning: traits.typo: genes.cpu_utl: unknown gene`,
-		`line 8: error: traits.broken: CEL: ERROR: <input>:1:17: Syntax error`,
+		`line 8: error: traits.broken: CEL: Syntax error: mismatched input '<EOF>'`,
 		`line 11: error: rule "r": when: traits.nosuch: no such trait`,
 	} {
 		found := false
@@ -247,6 +247,42 @@ func diagList(ds []Diagnostic) string {
 		b.WriteString("  " + d.String() + "\n")
 	}
 	return b.String()
+}
+
+// A YAML mistake is reported on its own line, not on the line of the block
+// the parser was in (yaml's own "line N" is often several lines above).
+func TestParseRulesYAMLErrorLine(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		line int
+	}{
+		{"version: 1\nrules:\n  - name: x\n    when: \"true\"\n    then:\n      cores: shared\n    description: {a: 1\n  - name: y\n", 7},
+		{"version: 1\nrules:\n  - name: a\n    when: \"true\"\n    then:\n      cores: shared\n  - name: b\n    when: {x: [1, 2}\n", 8},
+		{"version: 1\nrules:\n\t- name: a\n", 3},
+	} {
+		_, diags := ParseRules("f", []byte(tc.src))
+		if len(diags) != 1 || diags[0].Line != tc.line || !strings.Contains(diags[0].Message, "not valid YAML") {
+			t.Errorf("%q: diagnostics %v, want one YAML error on line %d", tc.src, diags, tc.line)
+		}
+		if len(diags) == 1 && strings.Contains(diags[0].Message, "line ") {
+			t.Errorf("%q: message %q repeats the parser's own line", tc.src, diags[0].Message)
+		}
+	}
+}
+
+// A CEL error keeps cel-go's source line and caret on lines of their own.
+func TestCELErrorDiagram(t *testing.T) {
+	src := "version: 1\nrules:\n  - name: x\n    when: has(genes.cpu_util) && genes.cpu_util > \"a\"\n    then: {cores: shared}\n"
+	_, diags := ParseRules("f", []byte(src))
+	if len(diags) != 1 {
+		t.Fatalf("diagnostics %v, want one", diags)
+	}
+	lines := strings.Split(diags[0].String(), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "no matching overload") || !strings.Contains(lines[0], "column 39") ||
+		!strings.HasSuffix(lines[1], `genes.cpu_util > "a"`) || !strings.HasSuffix(lines[2], "^") ||
+		strings.Index(lines[2], "^")-strings.Index(lines[1], "|") != strings.Index(lines[1], `> "a"`)-strings.Index(lines[1], "|") {
+		t.Errorf("diagnostic\n%s\nwant the message, the expression and a caret under '>' on three lines", diags[0])
+	}
 }
 
 func TestParseRulesFileLevelErrors(t *testing.T) {
