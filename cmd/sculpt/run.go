@@ -9,14 +9,12 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"sculpt/internal/engine"
-	"sculpt/internal/hal"
 	"sculpt/internal/hal/journal"
 	"sculpt/internal/hal/linux"
 	"sculpt/internal/hal/topology"
@@ -105,7 +103,7 @@ file is reported and the last good rules stay in force.`,
 			switch mode {
 			case "observe", "advise", "apply":
 			default:
-				return usagef("--mode %q: want observe, advise or apply", mode)
+				return usagef("--mode %s: want observe, advise or apply", flagValue(mode))
 			}
 			if interval <= 0 {
 				return usagef("--interval must be a positive duration, got %v", interval)
@@ -155,10 +153,7 @@ file is reported and the last good rules stay in force.`,
 			}
 			a.log.Info("sculpt running", "mode", mode, "interval", interval, "for", forDur)
 			if _, err := obsv.Tick(ctx); err != nil {
-				if errors.Is(err, workload.ErrNoSuchProcess) || errors.Is(err, workload.ErrNoSuchCgroup) {
-					return usageError{err}
-				}
-				return err
+				return selectionError(err)
 			}
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
@@ -368,6 +363,7 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 		a.log.Info("rules reloaded", "file", fl.rules, "why", why, "rule_count", len(rs.Rules))
 	}
 	enc := json.NewEncoder(a.stdout)
+	printer := newStepPrinter(a.stdout, fl.mode)
 	tick := time.NewTicker(fl.interval)
 	defer tick.Stop()
 	for first := true; ; first = false {
@@ -396,8 +392,8 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if first && (errors.Is(err, workload.ErrNoSuchProcess) || errors.Is(err, workload.ErrNoSuchCgroup)) {
-				return usageError{err}
+			if first {
+				return selectionError(err)
 			}
 			return err
 		}
@@ -418,50 +414,7 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 			}
 			continue
 		}
-		printStep(a.stdout, fl.mode, obs.Time, step)
-	}
-}
-
-// printStep writes one interval's plan (advise) or changes (apply).
-func printStep(w io.Writer, mode engine.Mode, t time.Time, st *engine.Step) {
-	verb := "would"
-	if mode == engine.ModeApply {
-		verb = "applied"
-	}
-	for _, d := range st.Plan.Decisions {
-		if len(d.Actions) == 0 && mode == engine.ModeApply {
-			continue
-		}
-		genes := make([]string, 0, len(d.Genes))
-		for _, g := range sortedKeys(d.Genes) {
-			genes = append(genes, fmt.Sprintf("%s=%s", g, humanValue(g, d.Genes[g])))
-		}
-		fmt.Fprintf(w, "%s  %s (%s): rule %s [%s] -> %s", t.Format(time.TimeOnly), d.Name, d.Workload, d.Rule, strings.Join(genes, " "), d.Want.Signature())
-		if d.CPUs != nil {
-			fmt.Fprintf(w, " on CPUs %s", hal.FormatList(d.CPUs))
-		}
-		fmt.Fprintln(w)
-		for _, n := range d.Notes {
-			fmt.Fprintf(w, "    note: %s\n", n)
-		}
-		if mode == engine.ModeAdvise {
-			for _, pa := range d.Actions {
-				fmt.Fprintf(w, "    %s: %s  (%s)\n", verb, pa.Action, pa.Reason)
-			}
-		}
-	}
-	for _, ap := range st.Applied {
-		if ap.Err != nil {
-			fmt.Fprintf(w, "    FAILED: %s: %v\n", ap.Action, ap.Err)
-			continue
-		}
-		fmt.Fprintf(w, "    %s: %s  (%s)\n", verb, ap.Action, ap.Reason)
-	}
-	for _, u := range st.Undone {
-		fmt.Fprintf(w, "    undone: %s  (%s)\n", u.Action, u.Reason)
-	}
-	for _, r := range st.Refused {
-		fmt.Fprintf(w, "    held back: %s  (%s)\n", r.Action, r.Reason)
+		printer.print(obs.Time, step)
 	}
 }
 
