@@ -129,7 +129,7 @@ func checkError(err error) error {
 		if flag == "queue-kind" {
 			flag = "kind"
 		}
-		return usagef("--%s %q: %s", flag, ie.Value, ie.Reason)
+		return usagef("--%s %s: %s", flag, flagValue(ie.Value), ie.Reason)
 	}
 	return err
 }
@@ -242,7 +242,7 @@ func parseListFlag(flag, v string) ([]int, error) {
 	}
 	l, err := topology.ParseCPUList(v)
 	if err != nil {
-		return nil, usagef("--%s %q: %v", flag, v, err)
+		return nil, usagef("--%s %s: %v", flag, flagValue(v), err)
 	}
 	return l, nil
 }
@@ -339,7 +339,7 @@ func actQuota(a *app, o *actOpts) *cobra.Command {
 				if quota != "max" {
 					n, err := strconv.ParseInt(quota, 10, 64)
 					if err != nil {
-						return usagef("--quota %q: want microseconds per period, or max", quota)
+						return usagef("--quota %s: want microseconds per period, or max", flagValue(quota))
 					}
 					q = n
 				}

@@ -110,18 +110,18 @@ func TestActBadInputChangesNothing(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"act", "pin", "--pid", self, "--cpus", "4095"}, `--cpus "4095": CPU 4095 is not online`},
+		{[]string{"act", "pin", "--pid", self, "--cpus", "4095"}, `--cpus 4095: CPU 4095 is not online`},
 		{[]string{"act", "pin", "--pid", self, "--cpus", ""}, "--cpus: missing"},
-		{[]string{"act", "pin", "--pid", self, "--cpus", "1-x"}, `--cpus "1-x"`},
-		{[]string{"act", "pin", "--pid", "1073741824", "--cpus", "0"}, `--pid "1073741824": no such process`},
+		{[]string{"act", "pin", "--pid", self, "--cpus", "1-x"}, `--cpus 1-x`},
+		{[]string{"act", "pin", "--pid", "1073741824", "--cpus", "0"}, `--pid 1073741824: no such process`},
 		{[]string{"act", "pin", "--cpus", "0"}, "--pid: missing"},
-		{[]string{"act", "sched", "--pid", self, "--policy", "bacth"}, `--policy "bacth": want other, batch or idle`},
-		{[]string{"act", "sched", "--pid", self, "--policy", "batch", "--nice", "40"}, `--nice "40"`},
-		{[]string{"act", "cpuset", "--cgroup", "/sculpt-no-such-cgroup", "--cpus", "0"}, `--cgroup "/sculpt-no-such-cgroup": no such cgroup`},
-		{[]string{"act", "weight", "--cgroup", "relative", "--weight", "5"}, `--cgroup "relative"`},
-		{[]string{"act", "rps", "--iface", "lo", "--queue", "0", "--mask", "xyz"}, `--mask "xyz"`},
-		{[]string{"act", "vnic", "create", "--kind", "vxlan", "--name", "v0"}, `--kind "vxlan"`},
-		{[]string{"act", "vfs", "--pci", "nope", "--count", "1"}, `--pci "nope"`},
+		{[]string{"act", "sched", "--pid", self, "--policy", "bacth"}, `--policy bacth: want other, batch or idle`},
+		{[]string{"act", "sched", "--pid", self, "--policy", "batch", "--nice", "40"}, `--nice 40`},
+		{[]string{"act", "cpuset", "--cgroup", "/sculpt-no-such-cgroup", "--cpus", "0"}, `--cgroup /sculpt-no-such-cgroup: no such cgroup`},
+		{[]string{"act", "weight", "--cgroup", "relative", "--weight", "5"}, `--cgroup relative`},
+		{[]string{"act", "rps", "--iface", "lo", "--queue", "0", "--mask", "xyz"}, `--mask xyz`},
+		{[]string{"act", "vnic", "create", "--kind", "vxlan", "--name", "v0"}, `--kind vxlan`},
+		{[]string{"act", "vfs", "--pci", "nope", "--count", "1"}, `--pci nope`},
 	}
 	for _, c := range cases {
 		code, _, stderr := actCLI(t, append(c.args, "--journal", jp)...)

@@ -51,7 +51,7 @@ Progress goes to stderr.`,
 			case "memcached", "nginx":
 				opts.Services = []string{service}
 			default:
-				return usagef("--service %q: want memcached, nginx or both", service)
+				return usagef("--service %s: want memcached, nginx or both", flagValue(service))
 			}
 			for _, k := range antags {
 				if !slices.Contains([]string{"cpu", "cache", "vm", "io"}, k) {
@@ -79,15 +79,15 @@ Progress goes to stderr.`,
 				return usagef("--rate %v: want a positive request rate", opts.Rate)
 			}
 			if opts.NginxClient != bench.NginxClientOpen && opts.NginxClient != bench.NginxClientWrk {
-				return usagef("--nginx-client %q: want open or wrk", opts.NginxClient)
+				return usagef("--nginx-client %s: want open or wrk", flagValue(opts.NginxClient))
 			}
 			if opts.SculptRules != "" {
 				abs, err := filepath.Abs(opts.SculptRules)
 				if err != nil {
-					return usagef("--sculpt-rules %q: %v", opts.SculptRules, err)
+					return usagef("--sculpt-rules %s: %v", flagValue(opts.SculptRules), err)
 				}
 				if _, err := a.loadRules(opts.SculptRules); err != nil {
-					return usagef("--sculpt-rules %q: %v", opts.SculptRules, err)
+					return usagef("--sculpt-rules %s: %v", flagValue(opts.SculptRules), err)
 				}
 				opts.SculptRules = abs
 			}

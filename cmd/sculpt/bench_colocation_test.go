@@ -15,15 +15,15 @@ func TestBenchColocationBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--service", "redis"}, `--service "redis"`},
+		{[]string{"--service", "redis"}, `--service redis:`},
 		{[]string{"--antagonists", "cpu,gpu"}, `--antagonists: "gpu"`},
 		{[]string{"--cases", "alone,best"}, `--cases: "best"`},
 		{[]string{"--static", "rt"}, `--static: "rt"`},
 		{[]string{"--runs", "0"}, "--runs 0"},
 		{[]string{"--duration", "100ms"}, "--duration 100ms"},
 		{[]string{"--rate", "-1"}, "--rate -1"},
-		{[]string{"--nginx-client", "wrk2"}, `--nginx-client "wrk2"`},
-		{[]string{"--sculpt-rules", "/nonexistent/rules.yaml"}, `--sculpt-rules "/nonexistent/rules.yaml"`},
+		{[]string{"--nginx-client", "wrk2"}, `--nginx-client wrk2:`},
+		{[]string{"--sculpt-rules", "/nonexistent/rules.yaml"}, `--sculpt-rules /nonexistent/rules.yaml:`},
 	} {
 		var out, errb bytes.Buffer
 		code := run(append([]string{"bench", "colocation"}, tc.args...), &out, &errb)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -61,10 +60,7 @@ see docs/genes.md.`,
 			ctx := cmd.Context()
 			obs, err := obsv.Tick(ctx)
 			if err != nil {
-				if errors.Is(err, workload.ErrNoSuchProcess) || errors.Is(err, workload.ErrNoSuchCgroup) {
-					return usageError{err}
-				}
-				return err
+				return selectionError(err)
 			}
 			fmt.Fprintf(a.stderr, "sculpt: sampling %d workload(s) for %v\n", len(obs.Workloads), window)
 			start := time.Now()

@@ -21,10 +21,13 @@ func TestDNABadInput(t *testing.T) {
 		{[]string{"dna", "--window", "-1s"}, "--window must be a positive duration"},
 		{[]string{"dna", "--pid", "-3"}, "--pid -3"},
 		{[]string{"dna", "--pid", "abc"}, "invalid argument"},
-		{[]string{"dna", "--pid", strconv.Itoa(1 << 30), "--window", "100ms"}, "no such process"},
-		{[]string{"dna", "--cgroup", "/no/such/sculpt-cgroup", "--window", "100ms"}, "no such cgroup"},
+		{[]string{"dna", "--pid", strconv.Itoa(1 << 30), "--window", "100ms"}, "--pid 1073741824: no such process"},
+		{[]string{"dna", "--pid", "2", "--window", "100ms"}, "--pid 2 is a kernel thread"},
+		{[]string{"dna", "--cgroup", "/no/such/sculpt-cgroup", "--window", "100ms"}, "--cgroup /no/such/sculpt-cgroup: no such cgroup"},
+		{[]string{"run", "--pid", strconv.Itoa(1 << 30), "--for", "1s"}, "--pid 1073741824: no such process"},
+		{[]string{"record", "--out", "/tmp/sculpt-never-written.trace", "--pid", strconv.Itoa(1 << 30), "--for", "1s"}, "--pid 1073741824: no such process"},
 		{[]string{"dna", "extra-arg"}, "unknown command"},
-		{[]string{"run", "--mode", "explode"}, `--mode "explode"`},
+		{[]string{"run", "--mode", "explode"}, `--mode explode: want observe, advise or apply`},
 		{[]string{"run", "--interval", "0s"}, "--interval must be a positive duration"},
 	}
 	for _, c := range cases {

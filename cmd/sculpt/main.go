@@ -13,11 +13,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"sculpt/internal/host"
+	"sculpt/internal/workload"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -40,6 +43,41 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
+}
+
+// flagged is an error whose message names the command-line flags involved.
+type flagged struct {
+	msg string
+	err error
+}
+
+func (e flagged) Error() string { return e.msg }
+func (e flagged) Unwrap() error { return e.err }
+
+// selectionError turns workload discovery's error about the --pid and
+// --cgroup selection (one line per bad value, "pid 999999: no such
+// process") into a usage error whose lines name the flag, as sculpt act's
+// do ("--pid 999999: no such process"). Other errors pass through.
+func selectionError(err error) error {
+	if !errors.Is(err, workload.ErrNoSuchProcess) && !errors.Is(err, workload.ErrNoSuchCgroup) && !errors.Is(err, workload.ErrExcluded) {
+		return err
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "pid ") || strings.HasPrefix(l, "cgroup ") {
+			lines[i] = "--" + l
+		}
+	}
+	return usageError{flagged{strings.Join(lines, "\n"), err}}
+}
+
+// flagValue formats a flag's value for a message: as typed when it is one
+// plain word, quoted when it is empty or holds spaces or quotes.
+func flagValue(v string) string {
+	if v == "" || strings.ContainsAny(v, " \t\n\"'") {
+		return strconv.Quote(v)
+	}
+	return v
 }
 
 func newRootCmd(a *app) *cobra.Command {

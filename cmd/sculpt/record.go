@@ -36,12 +36,12 @@ func parseLabels(args []string) (*labelRules, error) {
 			name = a
 		}
 		if !labelName.MatchString(name) {
-			return nil, usagef("--label %q: a label is letters, digits and ._:+- (e.g. memcached, pgbench-ro)", a)
+			return nil, usagef("--label %s: a label is letters, digits and ._:+- (e.g. memcached, pgbench-ro)", flagValue(a))
 		}
 		switch {
 		case !keyed:
 			if r.all != "" && r.all != name {
-				return nil, usagef("--label %q: a label for every workload is already given (%q); use PID=NAME or /cgroup=NAME for more", a, r.all)
+				return nil, usagef("--label %s: a label for every workload is already given (%q); use PID=NAME or /cgroup=NAME for more", flagValue(a), r.all)
 			}
 			r.all = name
 		case strings.HasPrefix(key, "/"):
@@ -49,7 +49,7 @@ func parseLabels(args []string) (*labelRules, error) {
 		default:
 			pid, err := strconv.Atoi(key)
 			if err != nil || pid <= 0 {
-				return nil, usagef("--label %q: before '=' give a PID or a cgroup path starting with /", a)
+				return nil, usagef("--label %s: before '=' give a PID or a cgroup path starting with /", flagValue(a))
 			}
 			r.byPID[pid] = name
 		}
@@ -154,10 +154,7 @@ written to a temporary file and renamed into place when it is complete.`,
 			ctx := cmd.Context()
 			obs, err := obsv.Tick(ctx)
 			if err != nil {
-				if errors.Is(err, workload.ErrNoSuchProcess) || errors.Is(err, workload.ErrNoSuchCgroup) {
-					return usageError{err}
-				}
-				return err
+				return selectionError(err)
 			}
 			host := trace.Host{CPUs: runtime.NumCPU(), Sculpt: version}
 			host.Hostname, _ = os.Hostname()
