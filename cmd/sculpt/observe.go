@@ -50,7 +50,7 @@ func telemetryOptions(without []string) (telemetry.DefaultOptions, error) {
 		case "ebpf":
 			o.NoEBPF = true
 		default:
-			return o, usagef("--without %q: want perf or ebpf", s)
+			return o, usagef("--without %s: want perf or ebpf", flagValue(s))
 		}
 	}
 	return o, nil
@@ -156,10 +156,16 @@ func writeDetail(w io.Writer, ds []dna.DNA) error {
 			present[gi.Name] = true
 			fmt.Fprintf(w, "  %-20s %14s  %s\n", gi.Name, humanValue(gi.Name, v), gi.Unit)
 		}
-		var absent []string
+		// Absent genes grouped by why they are absent (docs/genes.md).
+		var reasons []string
+		absent := map[string][]string{}
 		for _, gi := range dna.Catalog {
 			if !present[gi.Name] {
-				absent = append(absent, gi.Name)
+				r := dna.AbsentReason(gi.Name)
+				if _, ok := absent[r]; !ok {
+					reasons = append(reasons, r)
+				}
+				absent[r] = append(absent[r], gi.Name)
 			}
 		}
 		if len(d.Peers) > 0 {
@@ -169,8 +175,11 @@ func writeDetail(w io.Writer, ds []dna.DNA) error {
 			}
 			fmt.Fprintf(w, "  peers      %s\n", strings.Join(ps, ", "))
 		}
-		if len(absent) > 0 {
-			fmt.Fprintf(w, "  not measured: %s\n", strings.Join(absent, ", "))
+		if len(reasons) > 0 {
+			fmt.Fprintf(w, "  not measured:\n")
+			for _, r := range reasons {
+				fmt.Fprintf(w, "    %s: %s\n", strings.Join(absent[r], ", "), r)
+			}
 		}
 		fmt.Fprintln(w)
 	}

@@ -138,6 +138,8 @@ func writeTopologyText(out io.Writer, rep topologyReport) error {
 			strings.TrimPrefix(d.Device, "0x"), topoDash(d.Driver), topoNodeName(d.NUMANode), strings.Join(extra, ", "))
 	}
 
+	nodeNote(w, t, slices.ContainsFunc(t.PCIDevices, func(d topology.PCIDevice) bool { return d.NUMANode < 0 }))
+
 	topoSection(w, "NICs")
 	for _, n := range t.NICs {
 		where := n.PCIAddress
@@ -151,6 +153,8 @@ func writeTopologyText(out io.Writer, rep topologyReport) error {
 		w.printf("  %s\t%s\t%s\t%s\t%s\t%s\tmtu %d\t%d rx / %d tx queues\t%d IRQs\n", n.Name, topoDash(n.Driver), topoDash(where),
 			topoNodeName(n.NUMANode), n.OperState, speed, n.MTU, n.RxQueues, n.TxQueues, len(n.IRQs))
 	}
+
+	nodeNote(w, t, slices.ContainsFunc(t.NICs, func(n topology.NIC) bool { return n.NUMANode < 0 }))
 
 	topoSection(w, fmt.Sprintf("IRQs (busiest %d of %d; --json lists all)", min(topIRQs, len(t.IRQs)), len(t.IRQs)))
 	irqs := slices.Clone(t.IRQs)
@@ -204,6 +208,18 @@ func topoOfflineCPUs(t *topology.Topology) []int {
 		}
 	}
 	return ids
+}
+
+// nodeNote explains "node ?" under a section that shows it.
+func nodeNote(w *topoPrinter, t *topology.Topology, shown bool) {
+	if !shown {
+		return
+	}
+	w.printf("  (node ?: the kernel knows no NUMA node for it: numa_node is -1, as for virtual devices and on firmware that does not say")
+	if len(t.Nodes) == 1 {
+		w.printf("; with one node it can only be node %d", t.Nodes[0].ID)
+	}
+	w.printf(")\n")
 }
 
 func topoNodeName(n int) string {

@@ -123,3 +123,25 @@ func TestTopologyBadSysRoot(t *testing.T) {
 		t.Errorf("stdout not empty on failure: %q", out.String())
 	}
 }
+
+// On this VM's snapshot the PCI devices have no NUMA node; the text says what
+// "node ?" means, once under each section that shows it, and only there.
+func TestTopologyTextExplainsUnknownNode(t *testing.T) {
+	vm := filepath.Join("..", "..", "internal", "hal", "topology", "testdata", "sysfs", "1-socket-1-node-2-cpu-vm")
+	var out, errb bytes.Buffer
+	if code := run([]string{"--sys-root", vm, "--proc-root", vm, "topology"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, stderr: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "node ?") || !strings.Contains(out.String(), "(node ?: the kernel knows no NUMA node for it: numa_node is -1") ||
+		!strings.Contains(out.String(), "with one node it can only be node 0") {
+		t.Errorf("node ? unexplained:\n%s", out.String())
+	}
+	out.Reset()
+	if code := run([]string{"--sys-root", twoSocketFixture, "--proc-root", twoSocketFixture, "topology"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, stderr: %s", code, errb.String())
+	}
+	// There every PCI device has a node; only the loopback NIC has none.
+	if n := strings.Count(out.String(), "(node ?:"); n != 1 {
+		t.Errorf("note printed %d times, want once (under NICs, for lo):\n%s", n, out.String())
+	}
+}

@@ -54,7 +54,7 @@ var Catalog = []GeneInfo{
 	{"sys_mem_frac", "fraction 0..1", "eBPF raw_syscalls sys_enter", "Δmemory-management system calls / Δsystem calls", "as syscall_entropy"},
 	{"sys_sched_frac", "fraction 0..1", "eBPF raw_syscalls sys_enter", "Δscheduling and waiting system calls / Δsystem calls", "as syscall_entropy"},
 	{"sys_proc_frac", "fraction 0..1", "eBPF raw_syscalls sys_enter", "Δprocess-control system calls / Δsystem calls", "as syscall_entropy"},
-	{"psi_cpu", "fraction 0..1", "cgroup v2 cpu.pressure some total", "Δstalled seconds / Δt", "the workload is not in a cgroup v2 group with PSI"},
+	{"psi_cpu", "fraction 0..1", "cgroup v2 cpu.pressure some total", "Δstalled seconds / Δt", "the workload is not in a cgroup v2 group of its own with PSI files: cgroup v1 has no PSI, and the machine-wide /proc/pressure figures are not a workload's (they are in the system genes)"},
 	{"psi_mem", "fraction 0..1", "cgroup v2 memory.pressure some total", "Δstalled seconds / Δt", "as psi_cpu"},
 	{"psi_io", "fraction 0..1", "cgroup v2 io.pressure some total", "Δstalled seconds / Δt", "as psi_cpu"},
 	{"burstiness", "coefficient of variation", "/proc/PID/stat", "stddev / mean of cpu_util over the window's intervals", "fewer than 3 intervals in the window, or no CPU used"},

@@ -128,15 +128,17 @@ func probePSI(roots host.Roots, l *cgroupLayout) SourceStatus {
 		return st
 	}
 	st.Available = true
-	st.Detail = "system-wide " + roots.ProcPath("pressure")
-	if l != nil && l.v2 != "" {
-		if _, err := os.Stat(filepath.Join(l.v2, "cpu.pressure")); err == nil {
-			st.Detail += "; per-cgroup *.pressure in " + l.v2
-		} else {
-			st.Detail += "; no per-cgroup pressure files in " + l.v2
-		}
-	} else {
-		st.Detail += "; no per-cgroup PSI (no cgroup v2)"
+	st.Detail = "system-wide " + roots.ProcPath("pressure") + " (the machine's, in the system genes)"
+	const perWorkload = "; the psi_* genes of a workload need it in a cgroup v2 group of its own"
+	switch {
+	case l == nil || l.v2 == "":
+		st.Detail += "; no per-workload PSI: no cgroup v2, and cgroup v1 has none"
+	case !fileExists(filepath.Join(l.v2, "cpu.pressure")):
+		st.Detail += "; no per-cgroup pressure files in " + l.v2
+	case inV2Root(roots):
+		st.Detail += "; per-cgroup *.pressure in " + l.v2 + perWorkload + ", and here processes sit in its root (cgroup v1 has no PSI)"
+	default:
+		st.Detail += "; per-cgroup *.pressure in " + l.v2 + perWorkload
 	}
 	return st
 }
@@ -276,4 +278,25 @@ func cgroupLayoutFor(roots host.Roots) (*cgroupLayout, error) {
 	}
 	layoutCache.m[roots] = l
 	return l, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// inV2Root reports whether sculpt itself sits in the root of the cgroup v2
+// hierarchy ("0::/" in /proc/self/cgroup), as every process does on a
+// machine that groups processes with cgroup v1 only.
+func inV2Root(roots host.Roots) bool {
+	b, err := os.ReadFile(roots.ProcPath("self", "cgroup"))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if path, ok := strings.CutPrefix(line, "0::"); ok {
+			return path == "/"
+		}
+	}
+	return false
 }
