@@ -96,17 +96,52 @@ func toJSON(obs *engine.Observation) dnaJSON {
 	return out
 }
 
-// tableGenes are the columns of the live table.
-var tableGenes = []struct{ gene, head string }{
-	{"cpu_util", "CPU"},
-	{"user_frac", "USER"},
-	{"runq_delay_frac", "RUNQ"},
-	{"ctx_vol_rate", "VCSW/s"},
-	{"minflt_rate", "FLT/s"},
-	{"rss_bytes", "RSS"},
-	{"io_write_bps", "WR/s"},
-	{"ipc_rate", "IPC/s"},
-	{"comm_peers", "PEERS"},
+// tableColumn is one gene column of the live table: its heading, what
+// the legend says of it, and how to read its value from the genes.
+type tableColumn struct {
+	head, legend string
+	value        func(dna.Genes) (float64, string, bool) // value, gene to format it as, present
+}
+
+// gene is a column showing one gene as it is.
+func gene(name string) func(dna.Genes) (float64, string, bool) {
+	return func(g dna.Genes) (float64, string, bool) {
+		v, ok := g[name]
+		return v, name, ok
+	}
+}
+
+// tableColumns are the gene columns of the live table, in order.
+var tableColumns = []tableColumn{
+	{"CPU", "CPU used, in cores (cpu_util)", gene("cpu_util")},
+	{"USER", "share of that CPU in user space (user_frac)", gene("user_frac")},
+	{"WAIT", "time runnable but waiting for a CPU, in cores: threads waiting on average (runq_delay_frac x cpu_util)",
+		func(g dna.Genes) (float64, string, bool) {
+			f, okF := g["runq_delay_frac"]
+			c, okC := g["cpu_util"]
+			return f * c, "cpu_util", okF && okC
+		}},
+	{"VCSW/s", "voluntary context switches per second: the threads blocked and woke up (ctx_vol_rate)", gene("ctx_vol_rate")},
+	{"FLT/s", "minor page faults per second: fresh memory touched (minflt_rate)", gene("minflt_rate")},
+	{"RSS", "resident memory (rss_bytes)", gene("rss_bytes")},
+	{"WR/s", "bytes written to storage per second (io_write_bps)", gene("io_write_bps")},
+	{"IPC/s", "inter-process communication calls per second: pipes, unix sockets, futexes (ipc_rate)", gene("ipc_rate")},
+	{"PEERS", "distinct processes it talks to over pipes and sockets (comm_peers)", gene("comm_peers")},
+}
+
+// tableLegend explains the live table's columns; sculpt run --help and
+// docs/cli.md show it, and observe mode prints it above its first table.
+func tableLegend() string {
+	var b strings.Builder
+	b.WriteString("Columns of the table (\"-\": not measured on this machine, see docs/genes.md):\n")
+	b.WriteString("  WORKLOAD   its name: the unit, container, or main command\n")
+	b.WriteString("  ID         its stable ID (shortened so that its distinguishing part shows)\n")
+	b.WriteString("  PIDS       how many processes it has\n")
+	b.WriteString("  ARCHETYPE  the kind of behaviour it resembles, with the classifier's confidence 0..1 in parentheses\n")
+	for _, c := range tableColumns {
+		fmt.Fprintf(&b, "  %-9s  %s\n", c.head, c.legend)
+	}
+	return b.String()
 }
 
 // writeTable prints the top workloads by CPU as a table.
@@ -118,14 +153,18 @@ func writeTable(w io.Writer, ds []dna.DNA, top int) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	head := []string{"WORKLOAD", "ID", "PIDS", "ARCHETYPE"}
-	for _, c := range tableGenes {
+	for _, c := range tableColumns {
 		head = append(head, c.head)
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for _, d := range ds {
 		row := []string{trunc(d.Name, 20), truncLeft(d.ID, 32), fmt.Sprint(len(d.PIDs)), archLabel(d)}
-		for _, c := range tableGenes {
-			row = append(row, formatGene(c.gene, d.Genes))
+		for _, c := range tableColumns {
+			cell := "-"
+			if v, as, ok := c.value(d.Genes); ok {
+				cell = humanValue(as, v)
+			}
+			row = append(row, cell)
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
@@ -191,14 +230,6 @@ func archLabel(d dna.DNA) string {
 		return "-"
 	}
 	return fmt.Sprintf("%s (%.2f)", d.Archetype, d.Confidence)
-}
-
-func formatGene(name string, g dna.Genes) string {
-	v, ok := g[name]
-	if !ok {
-		return "-"
-	}
-	return humanValue(name, v)
 }
 
 func humanValue(name string, v float64) string {

@@ -93,7 +93,9 @@ see docs/rules.md), plans an arrangement and prints what it would do and why;
 nothing is applied. In apply mode the plan goes through the guard and is applied
 through the journaled HAL; on exit (a signal or --for) every change is reverted
 unless --keep. The rules file is re-read when it changes or on SIGHUP; a bad
-file is reported and the last good rules stay in force.`,
+file is reported and the last good rules stay in force.
+
+`+tableLegend(),
 		Example: `  sculpt run                       # observe every workload, 5 s interval
   sculpt run --interval 1s --for 30s --json > dna.jsonl
   sculpt run --mode advise --interval 2s
@@ -158,6 +160,7 @@ file is reported and the last good rules stay in force.`,
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			enc := json.NewEncoder(a.stdout)
+			legendShown := false
 			for {
 				select {
 				case <-ctx.Done():
@@ -185,6 +188,10 @@ file is reported and the last good rules stay in force.`,
 						return err
 					}
 					continue
+				}
+				if !legendShown {
+					fmt.Fprint(a.stdout, tableLegend()+"\n")
+					legendShown = true
 				}
 				fmt.Fprintf(a.stdout, "--- %s  %d workloads (top %d by CPU)\n", obs.Time.Format(time.TimeOnly), len(obs.DNA), min(top, len(obs.DNA)))
 				if err := writeTable(a.stdout, obs.DNA, top); err != nil {
