@@ -21,22 +21,18 @@
 package journal
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"sculpt/internal/hal"
+	"sculpt/internal/sealed"
 )
 
 // DefaultPath is where sculpt keeps its journal unless told otherwise
@@ -181,49 +177,16 @@ func Open(path string) (*Journal, error) {
 
 // decodeFile checks the header and checksum of data and decodes the body.
 func decodeFile(path string, data []byte, b *body) error {
-	bad := func(format string, args ...any) error {
-		return &FormatError{Path: path, Problem: fmt.Sprintf(format, args...)}
-	}
-	header, rest, ok := bytes.Cut(data, []byte("\n"))
-	if !bytes.HasPrefix(data, []byte(Magic+" ")) {
-		if len(data) == 0 {
-			return bad("the file is empty (truncated)")
-		}
-		return bad("not a sculpt journal (it does not start with %q)", Magic)
-	}
-	if !ok {
-		return bad("truncated: the header line is incomplete")
-	}
-	f := strings.Fields(string(header))
-	if len(f) != 4 {
-		return bad("malformed header %q", header)
-	}
-	v, err := strconv.Atoi(f[1])
+	v, rest, err := sealed.Open(data, Magic, "journal", Version)
 	if err != nil {
-		return bad("malformed version %q", f[1])
-	}
-	if v > Version {
-		return bad("written by a newer sculpt (format version %d, this sculpt reads up to %d); use that sculpt to revert", v, Version)
-	}
-	if v < 1 {
-		return bad("unknown format version %d", v)
-	}
-	n, err := strconv.Atoi(f[2])
-	if err != nil || n < 0 {
-		return bad("malformed length %q", f[2])
-	}
-	if len(rest) < n {
-		return bad("truncated: the header promises %d bytes, the file holds %d", n, len(rest))
-	}
-	if len(rest) > n {
-		return bad("%d unexpected bytes after the body", len(rest)-n)
-	}
-	sum := sha256.Sum256(rest)
-	if hex.EncodeToString(sum[:]) != f[3] {
-		return bad("corrupt: the SHA-256 checksum does not match the contents")
+		problem := err.Error()
+		if v > Version {
+			problem += "; use that sculpt to revert"
+		}
+		return &FormatError{Path: path, Problem: problem}
 	}
 	if err := json.Unmarshal(rest, b); err != nil {
-		return bad("corrupt body: %v", err)
+		return &FormatError{Path: path, Problem: fmt.Sprintf("corrupt body: %v", err)}
 	}
 	if b.NextSeq == 0 {
 		b.NextSeq = 1
@@ -237,14 +200,10 @@ func encodeFile(b *body) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(js)
-	var out bytes.Buffer
-	fmt.Fprintf(&out, "%s %d %d %s\n", Magic, Version, len(js), hex.EncodeToString(sum[:]))
-	out.Write(js)
-	return out.Bytes(), nil
+	return sealed.Seal(Magic, Version, js), nil
 }
 
-// Path is the journal's file.
+// Path returns the journal's file name.
 func (j *Journal) Path() string { return j.path }
 
 // Close releases the lock. The journal stays on disk.
@@ -354,7 +313,7 @@ func (j *Journal) Clear() error {
 	if err := os.Remove(j.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove journal %s: %w", j.path, err)
 	}
-	if err := syncDir(filepath.Dir(j.path)); err != nil {
+	if err := sealed.SyncDir(filepath.Dir(j.path)); err != nil {
 		return err
 	}
 	j.b = body{NextSeq: j.b.NextSeq}
@@ -371,36 +330,8 @@ func (j *Journal) write(b *body) error {
 	if err != nil {
 		return fmt.Errorf("encode journal %s: %w", j.path, err)
 	}
-	tmp := j.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("write journal %s: %w", tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("write journal %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("fsync journal %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close journal %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, j.path); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", tmp, j.path, err)
-	}
-	return syncDir(filepath.Dir(j.path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open journal directory %s: %w", dir, err)
-	}
-	defer func() { _ = d.Close() }()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync journal directory %s: %w", dir, err)
+	if err := sealed.WriteFile(j.path, data, 0o600); err != nil {
+		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
 }
@@ -427,5 +358,5 @@ func ForceDiscard(path string) (string, error) {
 	if err := os.Rename(path, dst); err != nil {
 		return "", fmt.Errorf("move journal %s aside: %w", path, err)
 	}
-	return dst, syncDir(filepath.Dir(path))
+	return dst, sealed.SyncDir(filepath.Dir(path))
 }
