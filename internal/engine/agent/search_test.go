@@ -1,0 +1,184 @@
+package agent
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// env is a seeded synthetic co-location: the service's p99 at throttle
+// level l is 0.85 * 1.35^(t-l) of its target times log-normal noise, so
+// level t (the threshold) is the least throttling that meets the target
+// without noise, and each level less throttled is 35% slower.
+type env struct {
+	rng   *rand.Rand
+	t     int
+	sigma float64
+}
+
+func newEnv(seed uint64, t int, sigma float64) *env {
+	return &env{rng: rand.New(rand.NewPCG(seed, 7)), t: t, sigma: sigma}
+}
+
+func (e *env) outcome(l int) Outcome {
+	p99 := 0.85 * math.Pow(1.35, float64(e.t-l)) * math.Exp(e.sigma*e.rng.NormFloat64())
+	return Outcome{Known: true, Met: p99 <= 1, Slack: 1 - p99}
+}
+
+func run(s *Search, e *env, n int) (met, judged int) {
+	for range n {
+		o := e.outcome(s.Level())
+		s.Observe(o)
+		if s.Settled() {
+			judged++
+			if o.Met {
+				met++
+			}
+		}
+	}
+	return met, judged
+}
+
+// Over seeded environments with every threshold, the search settles within
+// 30 intervals in the median case, on the threshold or one level above,
+// and meets the objective in at least 95% of the intervals after it
+// settled.
+func TestSearchFindsTheLeastThrottlingThatMeetsTheObjective(t *testing.T) {
+	var conv []int
+	var met, judged, near, runs int
+	for seed := uint64(1); seed <= 40; seed++ {
+		for th := 0; th <= 8; th++ {
+			e := newEnv(seed, th, 0.08)
+			s := NewSearch(DefaultSearch, 0, false)
+			m, j := run(s, e, 200)
+			met, judged, runs = met+m, judged+j, runs+1
+			if !s.Settled() && s.ConvergedAfter() == 0 {
+				t.Errorf("seed %d threshold %d: never settled (level %d)", seed, th, s.Level())
+				continue
+			}
+			conv = append(conv, s.ConvergedAfter())
+			if l := s.Level(); l == th || l == th+1 {
+				near++
+			}
+		}
+	}
+	slices.Sort(conv)
+	if med := conv[len(conv)/2]; med > 30 {
+		t.Errorf("median intervals to settle %d, want <= 30", med)
+	}
+	if frac := float64(near) / float64(runs); frac < 0.9 {
+		t.Errorf("settled on the threshold (or one above) in %.2f of runs, want >= 0.9", frac)
+	}
+	if att := float64(met) / float64(judged); att < 0.95 {
+		t.Errorf("objective met in %.3f of settled intervals, want >= 0.95", att)
+	}
+	t.Logf("median %d intervals to settle (max %d); on threshold %.2f; attainment %.3f",
+		conv[len(conv)/2], conv[len(conv)-1], float64(near)/float64(runs), float64(met)/float64(judged))
+}
+
+// A level that meets the objective without throttling is kept: the search
+// never throttles what does not need it.
+func TestSearchKeepsTheRulesPlanWhenItMeetsTheObjective(t *testing.T) {
+	e := newEnv(3, 0, 0.05)
+	s := NewSearch(DefaultSearch, 0, false)
+	run(s, e, 100)
+	if s.Level() != 0 || !s.Settled() {
+		t.Errorf("level %d settled %v, want the rules' plan (0) kept", s.Level(), s.Settled())
+	}
+}
+
+// When the load grows under a settled level, the search steps back up
+// within StepBack violated intervals, and settles at the new threshold.
+func TestSearchStepsBackWhenTheObjectiveIsViolated(t *testing.T) {
+	e := newEnv(5, 2, 0.03)
+	s := NewSearch(DefaultSearch, 0, false)
+	run(s, e, 60)
+	if !s.Settled() || s.Level() < 2 || s.Level() > 3 {
+		t.Fatalf("first load: level %d settled %v, want 2 or 3", s.Level(), s.Settled())
+	}
+	before := s.Level()
+	heavier := newEnv(6, 6, 0.03)
+	moved := -1
+	for i := range 10 {
+		if m := s.Observe(heavier.outcome(s.Level())); m != nil && moved < 0 {
+			moved = i + 1
+			if m.To <= m.From {
+				t.Errorf("on violation moved %d -> %d, want up", m.From, m.To)
+			}
+		}
+	}
+	if moved < 0 || moved > DefaultSearch.StepBack {
+		t.Errorf("stepped back after %d violated intervals, want within %d", moved, DefaultSearch.StepBack)
+	}
+	run(s, heavier, 80)
+	if s.Level() < 6 || s.Level() > 7 || s.Level() <= before {
+		t.Errorf("after the load grew: level %d, want 6 or 7", s.Level())
+	}
+}
+
+// When the load eases, probing finds the lower level again.
+func TestSearchProbesDownWhenTheLoadEases(t *testing.T) {
+	e := newEnv(9, 6, 0.03)
+	s := NewSearch(DefaultSearch, 0, false)
+	run(s, e, 60)
+	if s.Level() < 6 {
+		t.Fatalf("level %d, want >= 6", s.Level())
+	}
+	lighter := newEnv(10, 2, 0.03)
+	run(s, lighter, 400)
+	if s.Level() > 3 {
+		t.Errorf("after the load eased: level %d, want 2 or 3", s.Level())
+	}
+}
+
+// A start from experience (trusted) settles in at most a third of the
+// intervals a cold start needs, in the median over seeds and thresholds.
+func TestSearchWarmStartIsFaster(t *testing.T) {
+	var cold, warm []int
+	for seed := uint64(1); seed <= 30; seed++ {
+		for th := 2; th <= 8; th++ {
+			c := NewSearch(DefaultSearch, 0, false)
+			run(c, newEnv(seed, th, 0.05), 100)
+			w := NewSearch(DefaultSearch, th, true)
+			run(w, newEnv(seed+1000, th, 0.05), 100)
+			cold, warm = append(cold, c.ConvergedAfter()), append(warm, w.ConvergedAfter())
+		}
+	}
+	slices.Sort(cold)
+	slices.Sort(warm)
+	mc, mw := cold[len(cold)/2], warm[len(warm)/2]
+	if mw*3 > mc {
+		t.Errorf("median intervals to settle: warm %d, cold %d; want warm <= cold/3", mw, mc)
+	}
+	t.Logf("median intervals to settle: cold %d, warm %d", mc, mw)
+}
+
+// At the top of the ladder a violated objective settles there: the search
+// does not oscillate when throttling cannot meet it.
+func TestSearchSettlesAtTheTopWhenTheObjectiveIsOutOfReach(t *testing.T) {
+	e := newEnv(1, 20, 0.02)
+	s := NewSearch(DefaultSearch, 0, false)
+	moves := 0
+	for range 100 {
+		if m := s.Observe(e.outcome(s.Level())); m != nil {
+			moves++
+		}
+	}
+	if s.Level() != DefaultSearch.Levels-1 || moves > 8 {
+		t.Errorf("level %d after %d moves, want the top (%d) reached and kept", s.Level(), moves, DefaultSearch.Levels-1)
+	}
+}
+
+// Intervals whose signal is missing are not judged.
+func TestSearchIgnoresUnknownIntervals(t *testing.T) {
+	s := NewSearch(DefaultSearch, 0, false)
+	for range 50 {
+		if m := s.Observe(Outcome{Known: false}); m != nil {
+			t.Fatalf("moved on unknown outcomes: %+v", m)
+		}
+	}
+	if s.Settled() {
+		t.Error("settled without a judged interval")
+	}
+}
