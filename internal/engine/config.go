@@ -39,6 +39,8 @@ type Config struct {
 	PingPong          PingPongConfig `yaml:"ping_pong"`
 	Protected         Protected      `yaml:"protected"`
 	Metrics           []MetricConfig `yaml:"metrics"`
+	Objectives        []Objective    `yaml:"objectives"`
+	Agent             AgentConfig    `yaml:"agent"`
 }
 
 // RollbackConfig says when a change is judged and undone.
@@ -98,6 +100,7 @@ func DefaultConfig() Config {
 		Rollback:          RollbackConfig{After: 2, Tolerance: 0.25, ProgressFloor: 0.4},
 		PingPong:          PingPongConfig{Flips: 2, Window: 30},
 		Protected:         Protected{Ancestors: true},
+		Agent:             AgentConfig{Levels: 10, Judge: 3, StepBack: 2, ProbeEvery: 20, Slack: 0.1, FloorCPU: 0.05},
 	}
 }
 
@@ -230,6 +233,7 @@ func ParseConfig(source string, data []byte) (Config, error) {
 			bad(f("better"), "%q: want lower or higher", m.Better)
 		}
 	}
+	validateObjectives(cfg, bad)
 	return cfg, errors.Join(errs...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"sculpt/internal/dna"
 )
@@ -73,29 +74,6 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 	}
 }
 
-func TestParsePromText(t *testing.T) {
-	body := `# HELP rpc_latency_seconds latency
-# TYPE rpc_latency_seconds summary
-rpc_latency_seconds{quantile="0.5",service="a"} 0.0002
-rpc_latency_seconds{quantile="0.99",service="a"} 0.0031
-rpc_latency_seconds_sum 12.5
-rpc_latency_seconds_count 1000
-up 1
-`
-	v, err := ParsePromText(strings.NewReader(body), "rpc_latency_seconds", map[string]string{"quantile": "0.99"})
-	if err != nil || v != 0.0031 {
-		t.Errorf("p99 = %v, %v; want 0.0031", v, err)
-	}
-	if v, err := ParsePromText(strings.NewReader(body), "up", nil); err != nil || v != 1 {
-		t.Errorf("up = %v, %v", v, err)
-	}
-	if _, err := ParsePromText(strings.NewReader(body), "rpc_latency_seconds", map[string]string{"quantile": "0.999"}); err == nil {
-		t.Errorf("a missing sample gave no error")
-	}
-	if _, err := ParsePromText(strings.NewReader(`m{a="x} 1`), "m", nil); err == nil {
-		t.Errorf("a malformed label gave no error")
-	}
-}
 
 func TestRewardFromGenesAndMetric(t *testing.T) {
 	g := dna.Genes{"runq_delay_frac": 0.4, "cpu_util": 0.8}
@@ -138,5 +116,58 @@ func TestRewardFromGenesAndMetric(t *testing.T) {
 	}
 	if !Worse(ComputeReward(RewardLatency, g, nil), ComputeReward(RewardLatency, dna.Genes{"runq_delay_frac": 0.9}, nil), rc) {
 		t.Errorf("latency -0.4 -> -0.9 not judged worse")
+	}
+}
+
+func TestParseConfigObjectives(t *testing.T) {
+	cfg, err := ParseConfig("c.yaml", []byte(`version: 1
+objectives:
+  - workload: "redis*"
+    p99: 2ms
+  - workload: "unit:batch-*.service"
+    maximize: throughput
+  - workload: api
+    p50: 500us
+    metric: {url: "http://127.0.0.1:9100/metrics", name: http_request_duration_seconds}
+agent:
+  judge: 4
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Objectives) != 3 || cfg.Agent.Judge != 4 || cfg.Agent.Levels != 10 {
+		t.Fatalf("objectives %+v agent %+v", cfg.Objectives, cfg.Agent)
+	}
+	o, ok := cfg.ObjectiveFor("tree:9@1", "redis-server")
+	if q, target, isLat := o.Percentile(); !ok || !isLat || q != 0.99 || target != 2*time.Millisecond || o.String() != "p99 <= 2ms" {
+		t.Errorf("redis-server: objective %+v (%v), want p99 <= 2ms", o, ok)
+	}
+	if o, ok := cfg.ObjectiveFor("unit:batch-etl.service", "batch-etl.service"); !ok || o.Maximize != "throughput" {
+		t.Errorf("batch unit: objective %+v %v", o, ok)
+	}
+	if _, ok := cfg.ObjectiveFor("tree:1@1", "nginx"); ok {
+		t.Error("nginx matched an objective")
+	}
+}
+
+func TestParseConfigBadObjectivesNameFieldAndLine(t *testing.T) {
+	for src, want := range map[string]string{
+		"version: 1\nobjectives:\n  - workload: a\n    p99: fast\n":                               "c.yaml:4",
+		"version: 1\nobjectives:\n  - workload: a\n    p99: -2ms\n":                               "objectives[0].p99: -2ms",
+		"version: 1\nobjectives:\n  - workload: a\n":                                              "objectives[0].workload",
+		"version: 1\nobjectives:\n  - workload: a\n    maximize: speed\n":                         "objectives[0].maximize: \"speed\"",
+		"version: 1\nobjectives:\n  - workload: a\n    p99: 1ms\n    maximize: throughput\n":      "not both",
+		"version: 1\nobjectives:\n  - workload: a\n    p99: 1ms\n    p50: 1ms\n":                  "one latency percentile",
+		"version: 1\nobjectives:\n  - p99: 1ms\n":                                                 "objectives[0].workload: missing",
+		"version: 1\nobjectives:\n  - workload: \"[\"\n    p99: 1ms\n":                            "objectives[0].workload",
+		"version: 1\nobjectives:\n  - workload: a\n    p99: 1ms\n    metric: {url: x, name: m}\n": "objectives[0].metric.url",
+		"version: 1\nobjectives:\n  - workload: a\n    p99: 1ms\n    latency: 3\n":                "c.yaml:5",
+		"version: 1\nagent: {floor_cpu: 0}\n":                                                     "agent.floor_cpu",
+		"version: 1\nagent: {levels: 1}\n":                                                        "agent.levels",
+	} {
+		_, err := ParseConfig("c.yaml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want it to say %q", src, err, want)
+		}
 	}
 }

@@ -1,13 +1,8 @@
 package engine
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -121,115 +116,6 @@ func Worse(before, after Reward, c RollbackConfig) bool {
 var progressSignificant = map[string]float64{
 	"cpu_util": 0.05,    // cores
 	"io_bps":   1 << 20, // bytes/s
-}
-
-// Scrape fetches a Prometheus text endpoint and returns the value of the
-// first sample of metric whose labels include labels.
-func Scrape(ctx context.Context, client *http.Client, url, metric string, labels map[string]string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, fmt.Errorf("scrape %s: %w", url, err)
-	}
-	req.Header.Set("Accept", "text/plain;version=0.0.4")
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("scrape %s: %w", url, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("scrape %s: HTTP %s", url, resp.Status)
-	}
-	v, err := ParsePromText(io.LimitReader(resp.Body, 16<<20), metric, labels)
-	if err != nil {
-		return 0, fmt.Errorf("scrape %s: %w", url, err)
-	}
-	return v, nil
-}
-
-// ParsePromText finds the first sample of metric in the Prometheus text
-// exposition format whose labels include labels, and returns its value.
-func ParsePromText(r io.Reader, metric string, labels map[string]string) (float64, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || !strings.HasPrefix(line, metric) {
-			continue
-		}
-		rest := line[len(metric):]
-		var lbl map[string]string
-		switch {
-		case strings.HasPrefix(rest, "{"):
-			end := strings.LastIndexByte(rest, '}')
-			if end < 0 {
-				return 0, fmt.Errorf("metric %s: unterminated labels in %q", metric, line)
-			}
-			var err error
-			if lbl, err = parseLabels(rest[1:end]); err != nil {
-				return 0, fmt.Errorf("metric %s: %w in %q", metric, err, line)
-			}
-			rest = rest[end+1:]
-		case strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "\t"):
-		default:
-			continue // a longer name with the same prefix
-		}
-		match := true
-		for k, v := range labels {
-			if lbl[k] != v {
-				match = false
-				break
-			}
-		}
-		if !match {
-			continue
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			return 0, fmt.Errorf("metric %s: no value in %q", metric, line)
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metric %s: value %q: %w", metric, fields[0], err)
-		}
-		return v, nil
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("metric %s%s: no such sample", metric, formatLabels(labels))
-}
-
-func parseLabels(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for s = strings.TrimSpace(s); s != ""; {
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 || len(s) < eq+2 || s[eq+1] != '"' {
-			return nil, fmt.Errorf("bad label %q", s)
-		}
-		name := strings.TrimSpace(s[:eq])
-		var val strings.Builder
-		i := eq + 2
-		for ; i < len(s) && s[i] != '"'; i++ {
-			if s[i] == '\\' && i+1 < len(s) {
-				i++
-				switch s[i] {
-				case 'n':
-					val.WriteByte('\n')
-				default:
-					val.WriteByte(s[i])
-				}
-				continue
-			}
-			val.WriteByte(s[i])
-		}
-		if i >= len(s) {
-			return nil, fmt.Errorf("unterminated value of label %s", name)
-		}
-		out[name] = val.String()
-		s = strings.TrimLeft(strings.TrimSpace(s[i+1:]), ",")
-		s = strings.TrimSpace(s)
-	}
-	return out, nil
 }
 
 func formatLabels(l map[string]string) string {
