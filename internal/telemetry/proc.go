@@ -115,6 +115,12 @@ type ProcReads struct {
 // a Sample: /proc/PID/{stat,status,schedstat,sched,io,smaps_rollup,numa_maps}
 // and, for multi-threaded processes, /proc/PID/task/TID/{status,schedstat,sched}.
 //
+// stat also gives the parent's PID (ProcSample.PPID) and the counters of
+// the children the process reaped (cutime, cstime, cminflt, cmajflt), which
+// the Sampler uses to count processes that start and exit between two
+// sweeps. Processes are read oldest first (by start time), so a parent is
+// read before its children.
+//
 // Counters in stat are kept by the kernel for the whole thread group; the
 // context switches of status and the values of schedstat and sched are per
 // task, so for a process with more than one thread they are summed over its
