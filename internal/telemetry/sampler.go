@@ -292,21 +292,22 @@ const maxReaperDepth = 64
 // so a process born and reaped within one interval is counted once, in full,
 // by its parent. But a child that was sampled before it exited had its
 // counts up to that sample counted as its own, and its parent's reaped
-// counters then grow by its whole life: so the last reading of every
-// process that exited (read in prev, and absent from cur or Gone in it; a
-// process only the procfs collector reads is never taken for exited
-// without it) is subtracted
-// from the workload of its reaper, the nearest ancestor (through
-// processes that exited too) still alive in cur and started before it.
-// A process whose reaper is not sampled is not subtracted: its reaper's
-// workload, unsampled, does not count it twice.
+// counters then grow by its whole life: so the last reading of every process
+// that exited (read in prev, and absent from cur or Gone in it) is
+// subtracted from the workload of its reaper, the nearest ancestor (through
+// processes that exited too) alive in cur and started before it. A process
+// whose reaper is not sampled is not subtracted: its reaper's workload,
+// unsampled, does not count it twice. (Only processes with stat values in
+// prev are considered: without the procfs collector nothing changes.)
 //
 // The kernel and the sampler race: a parent read before it reaped a child
-// that was gone when read is corrected one interval early, one read after
-// it reaped a child read alive one interval late. So a workload's corrected
-// value is not clamped at zero straight away: a negative remainder is
-// carried into the next interval (once, never further) and the frame holds
-// max(0, value).
+// that was gone when read is corrected an interval before its counters grow
+// (the ProcCollector reads parents first, so the opposite order, a child
+// read alive after its parent reaped it, does not occur). So a workload's
+// negative remainder is carried into the next interval (once, never
+// further) and the frame holds max(0, value). A process that left the
+// selection while alive (moved out of a selected cgroup) is taken for
+// exited: its parent's workload then owes its last reading for one interval.
 func (s *Sampler) reaped(cur *Sample, frames []Frame, index map[string]int) {
 	var sub map[string]*[len(reapedMetrics)]float64
 	if s.prev != nil {
