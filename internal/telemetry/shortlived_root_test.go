@@ -178,8 +178,9 @@ func requireRootShell(t *testing.T, progs ...string) {
 
 func within10(t *testing.T, counted, truth float64) {
 	t.Helper()
-	if truth < 0.5 {
-		t.Fatalf("the load used only %.3f s of CPU: too little to judge", truth)
+	if truth < 0.3 {
+		// 10% of it is within a few clock ticks (10 ms) of rounding.
+		t.Skipf("the machine is so crowded that the load used only %.3f s of CPU: too little to judge", truth)
 	}
 	if math.Abs(counted-truth) > 0.1*truth {
 		t.Errorf("counted %.3f s of CPU, the kernel says %.3f s: off by %.1f%%, want within 10%%",
