@@ -24,18 +24,18 @@ type GeneInfo struct {
 
 // Catalog documents every gene sculpt computes, in output order.
 var Catalog = []GeneInfo{
-	{"cpu_util", "cores", "/proc/PID/stat utime+stime (cgroup cpuacct/cpu.stat when no process values)", "Δ(user+system CPU seconds) / Δt", "no process or cgroup CPU counters were read in the window"},
-	{"user_frac", "fraction 0..1", "/proc/PID/stat", "Δuser / Δ(user+system)", "CPU time not measured, or no CPU used in the window"},
+	{"cpu_util", "cores", "a workload owning its cgroup (container, unit, cgroup): cpu.stat usage_usec / cpuacct.usage; else /proc/PID/stat utime+stime+cutime+cstime", "cgroup: Δusage / Δt; else (Σ Δ(utime+stime) + Σ Δ(cutime+cstime) − Σ, over processes that exited in the interval, their last (utime+stime+cutime+cstime), from the workload of the ancestor that reaped them) / Δt: processes that start and exit between two sweeps count in full, once", "no process or cgroup CPU counters were read in the window"},
+	{"user_frac", "fraction 0..1", "/proc/PID/stat utime, stime, cutime, cstime", "Δ(user + reaped children's user) / Δ(user + system, own and reaped children's), counted as for cpu_util", "CPU time not measured, or no CPU used in the window"},
 	{"runq_delay_frac", "ratio", "/proc/PID/task/TID/schedstat", "Δ(time runnable waiting) / Δ(time running)", "schedstat unavailable (CONFIG_SCHEDSTATS off) or no run time in the window"},
 	{"ctx_vol_rate", "switches/s", "/proc/PID/task/TID/status voluntary_ctxt_switches", "Δvoluntary / Δt", "status not readable"},
 	{"ctx_invol_rate", "switches/s", "/proc/PID/task/TID/status nonvoluntary_ctxt_switches", "Δnonvoluntary / Δt", "status not readable"},
 	{"migrations_rate", "migrations/s", "/proc/PID/task/TID/sched se.nr_migrations, else perf cpu-migrations", "Δmigrations / Δt", "neither source readable"},
-	{"minflt_rate", "faults/s", "/proc/PID/stat minflt", "Δminflt / Δt", "stat not readable"},
-	{"majflt_rate", "faults/s", "/proc/PID/stat majflt", "Δmajflt / Δt", "stat not readable"},
+	{"minflt_rate", "faults/s", "/proc/PID/stat minflt, cminflt", "Δ(minflt + reaped children's cminflt, counted once as for cpu_util) / Δt", "stat not readable"},
+	{"majflt_rate", "faults/s", "/proc/PID/stat majflt, cmajflt", "Δ(majflt + reaped children's cmajflt, counted once as for cpu_util) / Δt", "stat not readable"},
 	{"rss_bytes", "bytes", "/proc/PID/status VmRSS (summed)", "latest VmRSS", "status not readable"},
 	{"mem_growth_rate", "bytes/s", "/proc/PID/status VmRSS", "(last RSS − first RSS in window) / Δt", "fewer than two RSS readings in the window"},
 	{"numa_local_frac", "fraction 0..1", "/proc/PID/numa_maps, /sys/devices/system/node", "pages on nodes of the CPUs it may run on / pages with a known node", "numa_maps sampling off or not yet sampled, or no pages"},
-	{"io_read_bps", "bytes/s", "/proc/PID/io read_bytes (cgroup blkio/io.stat when no process values)", "Δread_bytes / Δt (storage layer)", "io not readable (another user's process without root)"},
+	{"io_read_bps", "bytes/s", "/proc/PID/io read_bytes (cgroup blkio/io.stat when no process values)", "Δread_bytes / Δt (storage layer; a process's io holds its reaped children's, counted once as for cpu_util)", "io not readable (another user's process without root)"},
 	{"io_write_bps", "bytes/s", "/proc/PID/io write_bytes (cgroup blkio/io.stat when no process values)", "Δwrite_bytes / Δt (storage layer)", "io not readable"},
 	{"io_ops_rate", "syscalls/s", "/proc/PID/io syscr+syscw", "Δ(read+write family system calls) / Δt, every file kind", "io not readable"},
 	{"io_avg_size", "bytes", "/proc/PID/io rchar, wchar, syscr, syscw", "Δ(rchar+wchar) / Δ(syscr+syscw)", "io not readable, or no read/write calls in the window"},
@@ -57,7 +57,7 @@ var Catalog = []GeneInfo{
 	{"psi_cpu", "fraction 0..1", "cgroup v2 cpu.pressure some total", "Δstalled seconds / Δt", "the workload is not in a cgroup v2 group of its own with PSI files: cgroup v1 has no PSI, and the machine-wide /proc/pressure figures are not a workload's (they are in the system genes)"},
 	{"psi_mem", "fraction 0..1", "cgroup v2 memory.pressure some total", "Δstalled seconds / Δt", "as psi_cpu"},
 	{"psi_io", "fraction 0..1", "cgroup v2 io.pressure some total", "Δstalled seconds / Δt", "as psi_cpu"},
-	{"burstiness", "coefficient of variation", "/proc/PID/stat", "stddev / mean of cpu_util over the window's intervals", "fewer than 3 intervals in the window, or no CPU used"},
+	{"burstiness", "coefficient of variation", "as cpu_util", "stddev / mean of cpu_util over the window's intervals", "fewer than 3 intervals in the window, or no CPU used"},
 	{"ipc_insn_per_cycle", "instructions/cycle", "perf hardware instructions, cycles", "Δinstructions / Δcycles", "no hardware PMU (VMs, most containers)"},
 	{"llc_miss_ratio", "fraction 0..1", "perf hw-cache LL read miss / access", "ΔLLC misses / ΔLLC loads", "no hardware PMU"},
 	{"cache_miss_rate", "misses/s", "perf hardware cache-misses", "Δcache misses / Δt", "no hardware PMU"},
@@ -84,6 +84,8 @@ type window struct {
 	sum       telemetry.Values // counters summed over the frames with an interval
 	last      telemetry.Values // gauges of the newest frame
 	cpuSteps  []float64        // cpu_util of each interval, for burstiness
+	cpuSec    float64          // CPU seconds over the frames that measured it (frameCPU)
+	hasCPU    bool
 	firstRSS  float64
 	hasFirst  bool
 	peers     map[string]float64 // channels, newest scan
@@ -114,10 +116,10 @@ func newWindow(frames []telemetry.Frame) *window {
 					w.sum.Add(m, v)
 				}
 			}
-			u, okU := f.Values.Get(telemetry.CPUUserSec)
-			s, okS := f.Values.Get(telemetry.CPUSystemSec)
-			if okU || okS {
-				w.cpuSteps = append(w.cpuSteps, (u+s)/secs)
+			if c, ok := frameCPU(&f.Values); ok {
+				w.cpuSteps = append(w.cpuSteps, c/secs)
+				w.cpuSec += c
+				w.hasCPU = true
 			}
 		}
 	}
@@ -128,12 +130,42 @@ func newWindow(frames []telemetry.Frame) *window {
 	return w
 }
 
+// frameCPU returns the CPU seconds a frame counted: the workload's own
+// cgroup's usage when the cgroup collector gave it one (only workloads that
+// own their cgroup get one; it counts every process that ran in it, however
+// short-lived), else the processes' own user+system time plus that of the
+// children they reaped in the interval (the sampler counts each once).
+func frameCPU(v *telemetry.Values) (float64, bool) {
+	if c, ok := v.Get(telemetry.CgCPUUsageSec); ok {
+		return c, true
+	}
+	u, okU := v.Get(telemetry.CPUUserSec)
+	s, okS := v.Get(telemetry.CPUSystemSec)
+	if !okU && !okS {
+		return 0, false
+	}
+	cu, _ := v.Get(telemetry.ChildCPUUserSec)
+	cs, _ := v.Get(telemetry.ChildCPUSystemSec)
+	return u + s + cu + cs, true
+}
+
 func (w *window) rate(m telemetry.Metric) (float64, bool) {
 	v, ok := w.sum.Get(m)
 	if !ok || w.seconds <= 0 {
 		return 0, false
 	}
 	return v / w.seconds, true
+}
+
+// rateWithChildren is the rate of m plus that of child, the same counter of
+// the reaped children (absent when m is).
+func (w *window) rateWithChildren(m, child telemetry.Metric) (float64, bool) {
+	v, ok := w.rate(m)
+	if !ok {
+		return 0, false
+	}
+	c, _ := w.rate(child)
+	return v + c, true
 }
 
 // ComputeGenes computes genes from a workload's frames, oldest first. Only
@@ -167,16 +199,17 @@ func computeGenes(frames []telemetry.Frame) (Genes, map[string]float64, *window)
 		return n / d, true
 	}
 
+	if w.hasCPU && w.seconds > 0 {
+		set("cpu_util", w.cpuSec/w.seconds, true)
+	}
 	user, okU := w.sum.Get(telemetry.CPUUserSec)
 	sys, okS := w.sum.Get(telemetry.CPUSystemSec)
-	if (okU || okS) && w.seconds > 0 {
-		set("cpu_util", (user+sys)/w.seconds, true)
-		if user+sys > 0 {
-			set("user_frac", user/(user+sys), true)
+	if okU || okS {
+		cu, _ := w.sum.Get(telemetry.ChildCPUUserSec)
+		cs, _ := w.sum.Get(telemetry.ChildCPUSystemSec)
+		if tot := user + sys + cu + cs; tot > 0 {
+			set("user_frac", (user+cu)/tot, true)
 		}
-	} else {
-		v, ok := w.rate(telemetry.CgCPUUsageSec)
-		set("cpu_util", v, ok)
 	}
 	set2 := func(name string) func(float64, bool) { return func(v float64, ok bool) { set(name, v, ok) } }
 	set2("runq_delay_frac")(ratio(telemetry.RunDelaySec, telemetry.RunTimeSec))
@@ -187,8 +220,8 @@ func computeGenes(frames []telemetry.Frame) (Genes, map[string]float64, *window)
 	} else {
 		set2("migrations_rate")(w.rate(telemetry.PerfCPUMigrations))
 	}
-	set2("minflt_rate")(w.rate(telemetry.MinorFaults))
-	set2("majflt_rate")(w.rate(telemetry.MajorFaults))
+	set2("minflt_rate")(w.rateWithChildren(telemetry.MinorFaults, telemetry.ChildMinorFaults))
+	set2("majflt_rate")(w.rateWithChildren(telemetry.MajorFaults, telemetry.ChildMajorFaults))
 	if rss, ok := w.last.Get(telemetry.RSSBytes); ok {
 		set("rss_bytes", rss, true)
 		if w.hasFirst && w.seconds > 0 && len(frames) > 1 {

@@ -19,7 +19,10 @@ import (
 // (v2 only) PSI. Where a value is available from both hierarchies the v2 one
 // is used. A workload (or a controller of it) in the root cgroup gets nothing
 // from that hierarchy: the root's numbers are the machine's, not the
-// workload's.
+// workload's. A tree workload (workload.KindTree) gets nothing at all: it
+// does not own its cgroup (a session scope holds several trees; a tree
+// selected by PID may share its cgroup with processes outside it), so that
+// cgroup's numbers are not its own.
 //
 // Each distinct cgroup directory is read once per sweep and its values are
 // given to every workload in it (workloads grouped by process tree or by
@@ -115,7 +118,7 @@ func (c *CgroupCollector) Collect(ctx context.Context, s *Sample) error {
 		}
 		w := &s.Workloads[i]
 		vals := s.Groups[w.ID]
-		if vals == nil {
+		if vals == nil || w.Kind == workload.KindTree {
 			continue
 		}
 		eachCgroupSection(l, &w.Cgroups, vals, func(kind cgKind, path string) { section(kind, path, vals) })

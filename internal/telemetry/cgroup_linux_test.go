@@ -70,6 +70,26 @@ func TestCgroupCollectorV2(t *testing.T) {
 	}
 }
 
+// A tree workload does not own its cgroup (a session scope holds several;
+// a tree selected by PID may share it with processes outside the tree): it
+// gets none of the cgroup's numbers, while a cgroup workload of the same
+// cgroup does.
+func TestCgroupCollectorTreeGetsNothing(t *testing.T) {
+	cg := workload.Cgroups{V2: "/system.slice/app.service"}
+	ws := []workload.Workload{
+		{ID: "tree:10@1", Kind: workload.KindTree, Cgroups: cg},
+		{ID: "cg:/system.slice/app.service", Kind: workload.KindUnit, Cgroups: cg},
+	}
+	s := NewSample(time.Now(), ws)
+	if err := NewCgroupCollector(cgFixtureRoots("v2")).Collect(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Groups["tree:10@1"].Len(); n != 0 {
+		t.Errorf("tree workload got %d cgroup metrics, want none", n)
+	}
+	wantVal(t, "unit", s.Groups["cg:/system.slice/app.service"], CgCPUUsageSec, 2.5)
+}
+
 func TestCgroupCollectorV1(t *testing.T) {
 	all := func(p string) map[string]string {
 		return map[string]string{"cpu": p, "cpuacct": p, "memory": p, "blkio": p}

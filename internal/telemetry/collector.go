@@ -34,6 +34,13 @@ type ProcKey struct {
 type ProcSample struct {
 	Workload string // the ID of the workload it belongs to
 	Proc     workload.Proc
+	// PPID is the parent's PID (stat field 4) as the procfs collector read
+	// it; 0 when not read. The Sampler uses it to find who reaped a process
+	// that exited.
+	PPID int
+	// Gone says the procfs collector found the process exited (or its PID
+	// reused) when it came to read it.
+	Gone bool
 	Values
 }
 

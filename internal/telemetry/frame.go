@@ -21,15 +21,21 @@ type Metric uint8
 // The raw metrics. Keep MetricInfo in step when adding one.
 const (
 	// /proc/PID/stat, /proc/PID/status (summed over a workload's processes)
-	CPUUserSec     Metric = iota // counter, seconds of user CPU (stat utime)
-	CPUSystemSec                 // counter, seconds of system CPU (stat stime)
-	MinorFaults                  // counter, stat minflt
-	MajorFaults                  // counter, stat majflt
-	CtxVoluntary                 // counter, status voluntary_ctxt_switches (all threads)
-	CtxInvoluntary               // counter, status nonvoluntary_ctxt_switches (all threads)
-	Threads                      // gauge, stat num_threads
-	Processes                    // gauge, number of live processes
-	RSSBytes                     // gauge, status VmRSS
+	CPUUserSec   Metric = iota // counter, seconds of user CPU (stat utime)
+	CPUSystemSec               // counter, seconds of system CPU (stat stime)
+	MinorFaults                // counter, stat minflt
+	MajorFaults                // counter, stat majflt
+	// Of the children a process reaped (waited for), over their whole lives:
+	// see Sampler for how a frame counts them once.
+	ChildCPUUserSec   // counter, seconds of user CPU (stat cutime)
+	ChildCPUSystemSec // counter, seconds of system CPU (stat cstime)
+	ChildMinorFaults  // counter, stat cminflt
+	ChildMajorFaults  // counter, stat cmajflt
+	CtxVoluntary      // counter, status voluntary_ctxt_switches (all threads)
+	CtxInvoluntary    // counter, status nonvoluntary_ctxt_switches (all threads)
+	Threads           // gauge, stat num_threads
+	Processes         // gauge, number of live processes
+	RSSBytes          // gauge, status VmRSS
 	// /proc/PID/schedstat (per thread, summed)
 	RunTimeSec  // counter, seconds on CPU
 	RunDelaySec // counter, seconds runnable but waiting on a run queue
@@ -127,6 +133,10 @@ var MetricInfo = [NumMetrics]Info{
 	CPUSystemSec:      {"cpu_system_seconds", Counter, "s", "/proc/PID/stat stime"},
 	MinorFaults:       {"minor_faults", Counter, "faults", "/proc/PID/stat minflt"},
 	MajorFaults:       {"major_faults", Counter, "faults", "/proc/PID/stat majflt"},
+	ChildCPUUserSec:   {"cpu_children_user_seconds", Counter, "s", "/proc/PID/stat cutime (reaped children)"},
+	ChildCPUSystemSec: {"cpu_children_system_seconds", Counter, "s", "/proc/PID/stat cstime (reaped children)"},
+	ChildMinorFaults:  {"children_minor_faults", Counter, "faults", "/proc/PID/stat cminflt (reaped children)"},
+	ChildMajorFaults:  {"children_major_faults", Counter, "faults", "/proc/PID/stat cmajflt (reaped children)"},
 	CtxVoluntary:      {"ctx_voluntary", Counter, "switches", "/proc/PID/task/TID/status voluntary_ctxt_switches"},
 	CtxInvoluntary:    {"ctx_involuntary", Counter, "switches", "/proc/PID/task/TID/status nonvoluntary_ctxt_switches"},
 	Threads:           {"threads", Gauge, "threads", "/proc/PID/stat num_threads"},

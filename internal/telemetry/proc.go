@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/bits"
@@ -114,6 +115,12 @@ type ProcReads struct {
 // a Sample: /proc/PID/{stat,status,schedstat,sched,io,smaps_rollup,numa_maps}
 // and, for multi-threaded processes, /proc/PID/task/TID/{status,schedstat,sched}.
 //
+// stat also gives the parent's PID (ProcSample.PPID) and the counters of
+// the children the process reaped (cutime, cstime, cminflt, cmajflt), which
+// the Sampler uses to count processes that start and exit between two
+// sweeps. Processes are read oldest first (by start time), so a parent is
+// read before its children.
+//
 // Counters in stat are kept by the kernel for the whole thread group; the
 // context switches of status and the values of schedstat and sched are per
 // task, so for a process with more than one thread they are summed over its
@@ -165,6 +172,7 @@ type ProcCollector struct {
 	tids      []int
 	runs      []taskRun
 	prevTasks []taskRun
+	order     []ProcKey // this sweep's processes, oldest first
 	cpus      cpuSet
 	local     cpuSet
 	held      int // descriptors held open between sweeps
@@ -199,6 +207,7 @@ type procCache struct {
 	readFull  bool      // read in full at least once
 	fullDue   uint64    // sweep of the next full read, idle or not
 	threads   uint64    // num_threads at the last full read
+	ppid      int       // stat ppid at the last full read
 	runNS     uint64    // single-threaded: run time at the last full read
 	tasks     []taskRun // multi-threaded: run time per thread
 	last      Values    // stat, status, schedstat, sched and io values of the last full read
@@ -345,18 +354,36 @@ func (c *ProcCollector) Collect(ctx context.Context, s *Sample) error {
 	c.sweep++
 	c.reads = ProcReads{}
 	st := ProcStats{Sweeps: c.sweep, Processes: len(s.Procs)}
-	i := 0
-	for key, ps := range s.Procs {
-		if i++; i%64 == 0 {
+	// Oldest first, so that a parent is read before its children: a child
+	// that its parent reaped after the parent was read is then gone when
+	// read, never read alive and also counted in its parent's cutime (see
+	// Sampler.reaped).
+	c.order = c.order[:0]
+	for key := range s.Procs {
+		c.order = append(c.order, key)
+	}
+	slices.SortFunc(c.order, func(a, b ProcKey) int {
+		if a.StartTime != b.StartTime {
+			return cmp.Compare(a.StartTime, b.StartTime)
+		}
+		return a.PID - b.PID
+	})
+	for i, key := range c.order {
+		if i%64 == 63 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
+		ps := s.Procs[key]
 		res := c.collect(key, ps)
+		if e := c.cache[key]; e != nil && !res.gone && e.readFull {
+			ps.PPID = e.ppid
+		}
 		switch {
 		case res.gone:
 			st.Gone++
 			ps.Values = Values{}
+			ps.Gone = true
 		case res.failed:
 			st.Failed++
 			st.LastError = res.err
@@ -692,6 +719,11 @@ func (c *ProcCollector) full(e *procCache, key ProcKey, dirfd int, ss *procSched
 			v.Set(CPUSystemSec, float64(st.STime)/c.hz)
 			v.Set(MinorFaults, float64(st.MinFlt))
 			v.Set(MajorFaults, float64(st.MajFlt))
+			v.Set(ChildCPUUserSec, float64(st.CUTime)/c.hz)
+			v.Set(ChildCPUSystemSec, float64(st.CSTime)/c.hz)
+			v.Set(ChildMinorFaults, float64(st.CMinFlt))
+			v.Set(ChildMajorFaults, float64(st.CMajFlt))
+			e.ppid = int(st.PPID)
 			v.Set(Threads, float64(st.NumThreads))
 			v.Set(Processes, 1)
 			threads = st.NumThreads

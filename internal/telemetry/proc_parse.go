@@ -96,10 +96,16 @@ func parseKB(field string, v []byte) (uint64, error) {
 // procStat holds the fields of /proc/PID/stat the collector uses, in the
 // kernel's units (clock ticks, counts).
 type procStat struct {
+	PPID           uint64
 	MinFlt, MajFlt uint64
 	UTime, STime   uint64
-	NumThreads     uint64
-	StartTime      uint64
+	// Of the children this process waited for (reaped), over their whole
+	// lives (their own reaped children included): cminflt, cmajflt,
+	// cutime, cstime.
+	CMinFlt, CMajFlt uint64
+	CUTime, CSTime   uint64
+	NumThreads       uint64
+	StartTime        uint64
 }
 
 // statFields names the fields of /proc/PID/stat (1-based, see proc(5))
@@ -107,7 +113,10 @@ type procStat struct {
 var statFields = [...]struct {
 	n    int
 	name string
-}{{10, "minflt"}, {12, "majflt"}, {14, "utime"}, {15, "stime"}, {20, "num_threads"}, {22, "starttime"}}
+}{
+	{4, "ppid"}, {10, "minflt"}, {11, "cminflt"}, {12, "majflt"}, {13, "cmajflt"},
+	{14, "utime"}, {15, "stime"}, {16, "cutime"}, {17, "cstime"}, {20, "num_threads"}, {22, "starttime"},
+}
 
 // parseStat parses /proc/PID/stat. The command name (field 2) may hold
 // spaces and parentheses, so the fields after it are counted from the last
@@ -147,14 +156,24 @@ func parseStat(b []byte) (procStat, error) {
 			return st, badValue(statFields[want].name, tok)
 		}
 		switch statFields[want].n {
+		case 4:
+			st.PPID = v
 		case 10:
 			st.MinFlt = v
+		case 11:
+			st.CMinFlt = v
 		case 12:
 			st.MajFlt = v
+		case 13:
+			st.CMajFlt = v
 		case 14:
 			st.UTime = v
 		case 15:
 			st.STime = v
+		case 16:
+			st.CUTime = v
+		case 17:
+			st.CSTime = v
 		case 20:
 			st.NumThreads = v
 		case 22:

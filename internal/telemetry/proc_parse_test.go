@@ -17,20 +17,21 @@ func TestParseStat(t *testing.T) {
 	}{
 		{
 			name: "plain",
-			in:   "5073 (cat) R 5071 5071 4060 0 -1 4194304 101 0 2 0 7 3 0 0 20 0 1 0 34053" + tail,
-			want: procStat{MinFlt: 101, MajFlt: 2, UTime: 7, STime: 3, NumThreads: 1, StartTime: 34053},
+			in:   "5073 (cat) R 5071 5071 4060 0 -1 4194304 101 11 2 13 7 3 16 17 20 0 1 0 34053" + tail,
+			want: procStat{PPID: 5071, MinFlt: 101, CMinFlt: 11, MajFlt: 2, CMajFlt: 13, UTime: 7, STime: 3, CUTime: 16, CSTime: 17, NumThreads: 1, StartTime: 34053},
 		},
 		{
 			name: "comm with spaces and parentheses",
 			in:   "42 ((a) b) c) S 1 42 42 0 -1 0 5 0 6 0 70 80 0 0 -2 -5 12 0 999" + tail,
-			want: procStat{MinFlt: 5, MajFlt: 6, UTime: 70, STime: 80, NumThreads: 12, StartTime: 999},
+			want: procStat{PPID: 1, MinFlt: 5, MajFlt: 6, UTime: 70, STime: 80, NumThreads: 12, StartTime: 999},
 		},
 		{
 			name: "starttime is the last field",
 			in:   "1 (x) S 1 1 1 0 -1 0 1 0 2 0 3 4 0 0 20 0 1 0 55\n",
-			want: procStat{MinFlt: 1, MajFlt: 2, UTime: 3, STime: 4, NumThreads: 1, StartTime: 55},
+			want: procStat{PPID: 1, MinFlt: 1, MajFlt: 2, UTime: 3, STime: 4, NumThreads: 1, StartTime: 55},
 		},
 		{name: "truncated", in: "1 (x) S 1 1 1 0 -1 0 1 0 2 0 3 4 0 0", errWant: "field num_threads missing"},
+		{name: "garbage cutime", in: "1 (x) S 1 1 1 0 -1 0 1 0 2 0 3 4 x5 0 20 0 1 0 55\n", errWant: `field cutime: "x5" is not a number`},
 		{name: "no comm", in: "1 x S 1", errWant: "field comm missing"},
 		{name: "empty", in: "", errWant: "field comm missing"},
 		{name: "garbage utime", in: "1 (x) S 1 1 1 0 -1 0 1 0 2 0 3z 4 0 0 20 0 1 0 55\n", errWant: `field utime: "3z" is not a number`},

@@ -35,6 +35,11 @@ type Sampler struct {
 	// of the sample before prev (no longer referenced: frames hold copies).
 	stores    [2]sampleStore
 	prevStore int
+	// carry holds, per workload, what the reaping correction could not take
+	// from the last interval (see reaped); byPID and gone are scratch.
+	carry map[string]*[len(reapedMetrics)]float64
+	byPID map[int]*ProcSample
+	gone  map[int]*ProcSample
 }
 
 // sampleStore is the reusable storage of one Sample.
@@ -217,6 +222,7 @@ func (s *Sampler) frames(cur *Sample) ([]Frame, Frame) {
 			}
 		}
 	}
+	s.reaped(cur, frames, index)
 	// Per-workload values.
 	for id, vals := range cur.Groups {
 		i, ok := index[id]
@@ -253,4 +259,167 @@ func (s *Sampler) startedAfter(startTicks uint64, t time.Time) bool {
 	started := s.bootTime.Add(time.Duration(float64(startTicks) / s.clockTicks * float64(time.Second)))
 	// btime has one-second resolution: allow for it.
 	return started.After(t.Add(-time.Second))
+}
+
+// reapedMetrics are the counters into which the kernel folds a child's
+// lifetime when its parent reaps it (kernel/exit.c, wait_task_zombie), each
+// with the metrics whose last readings make up that lifetime: the parent's
+// cutime grows by the child's utime+cutime, its cstime by stime+cstime, its
+// cminflt/cmajflt likewise, and its /proc/PID/io (the signal's ioac, see
+// fs/proc/base.c do_io_accounting) by the child's whole io.
+var reapedMetrics = [...]struct {
+	into Metric
+	of   [2]Metric // the second is NumMetrics when unused
+}{
+	{ChildCPUUserSec, [2]Metric{CPUUserSec, ChildCPUUserSec}},
+	{ChildCPUSystemSec, [2]Metric{CPUSystemSec, ChildCPUSystemSec}},
+	{ChildMinorFaults, [2]Metric{MinorFaults, ChildMinorFaults}},
+	{ChildMajorFaults, [2]Metric{MajorFaults, ChildMajorFaults}},
+	{IOReadBytes, [2]Metric{IOReadBytes, NumMetrics}},
+	{IOWriteBytes, [2]Metric{IOWriteBytes, NumMetrics}},
+	{IOReadChars, [2]Metric{IOReadChars, NumMetrics}},
+	{IOWriteChars, [2]Metric{IOWriteChars, NumMetrics}},
+	{IOReadOps, [2]Metric{IOReadOps, NumMetrics}},
+	{IOWriteOps, [2]Metric{IOWriteOps, NumMetrics}},
+}
+
+// maxReaperDepth bounds the walk up the parents of an exited process.
+const maxReaperDepth = 64
+
+// reaped corrects the frames for processes that exited during the interval.
+// The per-process deltas already count the reaped children of every process
+// (Δ cutime, cstime, cminflt, cmajflt, and /proc/PID/io, which holds them),
+// so a process born and reaped within one interval is counted once, in full,
+// by its parent. But a child that was sampled before it exited had its
+// counts up to that sample counted as its own, and its parent's reaped
+// counters then grow by its whole life: so the last reading of every process
+// that exited (read in prev, and absent from cur or Gone in it) is
+// subtracted from the workload of its reaper, the nearest ancestor (through
+// processes that exited too) alive in cur and started before it. A process
+// whose reaper is not sampled is not subtracted: its reaper's workload,
+// unsampled, does not count it twice. (Only processes with stat values in
+// prev are considered: without the procfs collector nothing changes.)
+//
+// The kernel and the sampler race: a parent read before it reaped a child
+// that was gone when read is corrected an interval before its counters grow
+// (the ProcCollector reads parents first, so the opposite order, a child
+// read alive after its parent reaped it, does not occur). So a workload's
+// negative remainder is carried into the next interval (once, never
+// further) and the frame holds max(0, value). A process that left the
+// selection while alive (moved out of a selected cgroup) is taken for
+// exited: its parent's workload then owes its last reading for one interval.
+func (s *Sampler) reaped(cur *Sample, frames []Frame, index map[string]int) {
+	var sub map[string]*[len(reapedMetrics)]float64
+	if s.prev != nil {
+		clear(s.gone)
+		for key, pp := range s.prev.Procs {
+			if !pp.Has(CPUUserSec) {
+				continue
+			}
+			if cp, ok := cur.Procs[key]; ok && !cp.Gone {
+				continue
+			}
+			if s.gone == nil {
+				s.gone = make(map[int]*ProcSample)
+			}
+			s.gone[key.PID] = pp
+		}
+		if len(s.gone) > 0 {
+			if s.byPID == nil {
+				s.byPID = make(map[int]*ProcSample, len(cur.Procs))
+			}
+			clear(s.byPID)
+			for key, cp := range cur.Procs {
+				if !cp.Gone {
+					s.byPID[key.PID] = cp
+				}
+			}
+			sub = make(map[string]*[len(reapedMetrics)]float64)
+		}
+		for _, g := range s.gone {
+			r := s.reaper(g)
+			if r == nil {
+				continue
+			}
+			if _, ok := index[r.Workload]; !ok {
+				continue
+			}
+			d := sub[r.Workload]
+			if d == nil {
+				d = new([len(reapedMetrics)]float64)
+				sub[r.Workload] = d
+			}
+			for k, rm := range reapedMetrics {
+				for _, m := range rm.of {
+					if m < NumMetrics {
+						v, _ := g.Get(m)
+						d[k] += v
+					}
+				}
+			}
+		}
+	}
+	carry := s.carry
+	s.carry = nil
+	if len(sub) == 0 && len(carry) == 0 {
+		return
+	}
+	for id, i := range index {
+		d, c := sub[id], carry[id]
+		if d == nil && c == nil {
+			continue
+		}
+		f := &frames[i]
+		for k, rm := range reapedMetrics {
+			x, ok := f.Values.Get(rm.into)
+			if !ok {
+				continue
+			}
+			own := x // this interval's delta less its own correction
+			if d != nil {
+				own -= d[k]
+			}
+			v := own
+			if c != nil {
+				v += c[k]
+			}
+			f.Values.Set(rm.into, max(0, v))
+			// Carry this interval's own shortfall, never an old one again.
+			if own < 0 {
+				if s.carry == nil {
+					s.carry = make(map[string]*[len(reapedMetrics)]float64)
+				}
+				nc := s.carry[id]
+				if nc == nil {
+					nc = new([len(reapedMetrics)]float64)
+					s.carry[id] = nc
+				}
+				nc[k] = own
+			}
+		}
+	}
+}
+
+// reaper returns the process of cur that reaped g (g's nearest ancestor
+// alive in cur, found through the parents of processes that exited in the
+// interval), or nil when it is not sampled.
+func (s *Sampler) reaper(g *ProcSample) *ProcSample {
+	pid := g.PPID
+	for range maxReaperDepth {
+		if pid <= 0 {
+			return nil
+		}
+		if r := s.byPID[pid]; r != nil {
+			if r.Proc.StartTime > g.Proc.StartTime {
+				return nil // the PID was reused by a younger process
+			}
+			return r
+		}
+		next := s.gone[pid]
+		if next == nil {
+			return nil
+		}
+		pid = next.PPID
+	}
+	return nil
 }
