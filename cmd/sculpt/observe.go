@@ -135,7 +135,7 @@ func writeTable(w io.Writer, ds []dna.DNA, top int) error {
 // writeDetail prints every gene of each workload.
 func writeDetail(w io.Writer, ds []dna.DNA) error {
 	for _, d := range ds {
-		fmt.Fprintf(w, "%s  (%s, %s, pids %s)\n", d.Name, d.ID, d.Kind, pidList(d.PIDs))
+		fmt.Fprintf(w, "%s  (%s, %s, pids %s)\n", d.Name, d.ID, d.WorkloadKind, pidList(d.PIDs))
 		fmt.Fprintf(w, "  archetype  %s  [%s]\n", archLabel(d), d.Classifier)
 		if d.Novelty != nil {
 			verdict := "a known kind"

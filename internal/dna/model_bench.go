@@ -264,7 +264,7 @@ func BenchDNA(train, test []LabelledSeries, opts BenchOptions) (*BenchResult, er
 		}
 		seqs = append(seqs, gb.vectors(fs, m.Phase.frames(W)))
 	}
-	cat, err := BuildArchetypes(vecs, labels, m.Catalog.NoveltyQuantile, opts.Train.Prototypes)
+	cat, err := BuildArchetypes(vecs, labels, m.Catalog.KindsByLabel(), m.Catalog.NoveltyQuantile, opts.Train.Prototypes)
 	if err != nil {
 		return nil, err
 	}

@@ -221,7 +221,7 @@ func (e *Engine) Step(ctx context.Context, obs *Observation) (*Step, error) {
 			continue
 		}
 		m, errs := rules.Evaluate(Input{Genes: d.Genes, Archetype: d.Archetype, Confidence: d.Confidence,
-			Kind: d.Kind, Name: d.Name, ID: d.ID, PIDs: len(d.PIDs), Machine: e.machine})
+			Kind: d.WorkloadKind, Name: d.Name, ID: d.ID, PIDs: len(d.PIDs), Machine: e.machine})
 		for _, err := range errs {
 			st.Warnings = append(st.Warnings, fmt.Sprintf("%s: %v", d.ID, err))
 		}
