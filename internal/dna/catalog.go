@@ -40,8 +40,8 @@ type Match struct {
 	// another kind: two programs of one kind (stress-vm, sysbench-memory)
 	// may be hard to tell apart while their kind is certain.
 	KindConfidence float64
-	Novelty    float64 // (distance / spread) / threshold: >= 1 is novel
-	Novel      bool
+	Novelty        float64 // (distance / spread) / threshold: >= 1 is novel
+	Novel          bool
 }
 
 // BuildArchetypes computes a catalog from labelled vectors (kinds gives

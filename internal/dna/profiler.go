@@ -12,12 +12,12 @@ type DNA struct {
 	ID           string             `json:"id"`
 	Name         string             `json:"name"`
 	WorkloadKind string             `json:"workload_kind"` // how it was discovered: tree, cgroup, unit, container
-	PIDs        []int              `json:"pids"`
-	Cgroup      string             `json:"cgroup"`
-	Genes       Genes              `json:"genes"`
-	Peers       map[string]float64 `json:"peers,omitempty"`      // channels shared with each peer (fd scan)
-	PeerBytes   map[string]float64 `json:"peer_bytes,omitempty"` // bytes exchanged with each peer in the window (eBPF)
-	Embedding   []float64          `json:"embedding"`
+	PIDs         []int              `json:"pids"`
+	Cgroup       string             `json:"cgroup"`
+	Genes        Genes              `json:"genes"`
+	Peers        map[string]float64 `json:"peers,omitempty"`      // channels shared with each peer (fd scan)
+	PeerBytes    map[string]float64 `json:"peer_bytes,omitempty"` // bytes exchanged with each peer in the window (eBPF)
+	Embedding    []float64          `json:"embedding"`
 	// Archetype is the behavioural kind (Kinds), KindUnknown when the
 	// learned model is not confident, KindNovel when the workload is far
 	// from every known archetype, "" before any rate is measured. It
