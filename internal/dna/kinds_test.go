@@ -1,6 +1,7 @@
 package dna
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -33,8 +34,11 @@ func TestResolveKinds(t *testing.T) {
 			t.Errorf("%s -> %q, want %q", l, got[l], k)
 		}
 	}
-	if _, err := ResolveKinds([]string{"myapp", "other"}, nil); err == nil || !strings.Contains(err.Error(), "myapp, other have no kind") {
+	if _, err := ResolveKinds([]string{"myapp", "other", "myapp"}, nil); !errors.Is(err, ErrNoKind) || !strings.Contains(err.Error(), "label(s) myapp, other have no kind") {
 		t.Errorf("labels without a kind: %v", err)
+	}
+	if _, err := ResolveKinds([]string{"myapp"}, map[string]string{"myapp": ArchMixed}); !errors.Is(err, ErrNoKind) {
+		t.Errorf("a label of kind mixed: %v", err)
 	}
 	if _, err := ResolveKinds([]string{"myapp"}, map[string]string{"myapp": "fast"}); err == nil || !strings.Contains(err.Error(), "not a kind: myapp=fast") {
 		t.Errorf("a kind outside the vocabulary: %v", err)
