@@ -175,10 +175,10 @@ type Input struct {
 	PhaseChange bool
 	Classifier  string
 	Kind        string // the workload's: tree, cgroup, unit, container
-	Name       string
-	ID         string
-	PIDs       int
-	Machine    Machine
+	Name        string
+	ID          string
+	PIDs        int
+	Machine     Machine
 }
 
 // Machine is what rules see of the machine's size, as machine.cpus,
@@ -678,9 +678,9 @@ func (rs *RuleSet) Evaluate(in Input) (*Match, []error) {
 		"dna.novel":        in.Novel,
 		"dna.phase_change": in.PhaseChange,
 		"dna.classifier":   in.Classifier,
-		"workload":   map[string]any{"kind": in.Kind, "name": in.Name, "id": in.ID, "pids": int64(in.PIDs)},
-		"machine":    map[string]int64{"cpus": int64(in.Machine.CPUs), "cores": int64(in.Machine.Cores), "nodes": int64(in.Machine.Nodes)},
-		"traits":     traits,
+		"workload":         map[string]any{"kind": in.Kind, "name": in.Name, "id": in.ID, "pids": int64(in.PIDs)},
+		"machine":          map[string]int64{"cpus": int64(in.Machine.CPUs), "cores": int64(in.Machine.Cores), "nodes": int64(in.Machine.Nodes)},
+		"traits":           traits,
 	}
 	if in.Genes == nil {
 		vars["genes"] = map[string]float64{}
