@@ -177,11 +177,21 @@ func writeDetail(w io.Writer, ds []dna.DNA) error {
 	return nil
 }
 
+// archLabel is the archetype (a kind, unknown or novel) with its
+// confidence and, from the learned model, the program it resembles:
+// "memory-streaming (0.83) ~stress-vm", "novel ~idle-sleep".
 func archLabel(d dna.DNA) string {
 	if d.Archetype == "" {
 		return "-"
 	}
-	return fmt.Sprintf("%s (%.2f)", d.Archetype, d.Confidence)
+	s := d.Archetype
+	if d.Archetype != dna.KindNovel && d.Archetype != dna.KindUnknown {
+		s = fmt.Sprintf("%s (%.2f)", d.Archetype, d.Confidence)
+	}
+	if d.Resembles != "" {
+		s += " ~" + d.Resembles
+	}
+	return s
 }
 
 func formatGene(name string, g dna.Genes) string {
