@@ -109,6 +109,10 @@ func writeBenchDNA(w io.Writer, r *dna.BenchResult) error {
 	L, B := r.Learned, r.Baseline
 	row("top-1 (windows of known kinds)", "%.3f", L.Top1, B.Top1, ">= 0.95")
 	row("top-1 (runs, majority)", "%.3f", L.Top1Runs, B.Top1Runs, "")
+	row("top-1 kind (windows of known kinds)", "%.3f", L.Top1Kind, B.Top1Kind, "")
+	row("top-1 kind (runs, majority)", "%.3f", L.Top1KindRuns, B.Top1KindRuns, "")
+	row("kind changes / 100 intervals (raw)", "%.1f", L.KindFlips, B.KindFlips, "")
+	row(fmt.Sprintf("kind changes / 100 intervals (held %d)", dna.KindHold), "%.1f", L.HeldKindFlips, B.HeldKindFlips, "low")
 	row("same program across runs (cosine)", "%.3f", L.SameProgramCosine, B.SameProgramCosine, "high")
 	row("different programs (cosine)", "%.3f", L.OtherProgramCosine, B.OtherProgramCosine, "low")
 	row("unseen kinds flagged novel (windows)", "%.3f", L.UnseenNovel, B.UnseenNovel, ">= 0.80")
@@ -123,6 +127,11 @@ func writeBenchDNA(w io.Writer, r *dna.BenchResult) error {
 		return err
 	}
 	fmt.Fprintf(w, "\nlearned inference: the model's work per workload per sweep; + %.1f µs of per-frame features (both CPU time)\n", L.FeatureMicros)
+	fmt.Fprintf(w, "learned kind confidence (threshold: share of known windows kept, kind accuracy of those; in use: %.2f):", dna.MinConfidence)
+	for _, p := range L.KindConfidence {
+		fmt.Fprintf(w, " %.2f: %.3f %.3f;", p.Threshold, p.Kept, p.Accuracy)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "phase: %d splices of two test runs of different kinds; baseline: nearest neighbour on the same windows' normalised genes\n", L.PhaseSplices)
 	for _, m := range []dna.MethodResult{L, B} {
 		if len(m.ConfusedWith) > 0 {

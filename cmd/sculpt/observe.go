@@ -174,7 +174,7 @@ func writeTable(w io.Writer, ds []dna.DNA, top int) error {
 // writeDetail prints every gene of each workload.
 func writeDetail(w io.Writer, ds []dna.DNA) error {
 	for _, d := range ds {
-		fmt.Fprintf(w, "%s  (%s, %s, pids %s)\n", d.Name, d.ID, d.Kind, pidList(d.PIDs))
+		fmt.Fprintf(w, "%s  (%s, %s, pids %s)\n", d.Name, d.ID, d.WorkloadKind, pidList(d.PIDs))
 		fmt.Fprintf(w, "  archetype  %s  [%s]\n", archLabel(d), d.Classifier)
 		if d.Novelty != nil {
 			verdict := "a known kind"
@@ -225,11 +225,21 @@ func writeDetail(w io.Writer, ds []dna.DNA) error {
 	return nil
 }
 
+// archLabel is the archetype (a kind, unknown or novel) with its
+// confidence and, from the learned model, the program it resembles:
+// "memory-streaming (0.83) ~stress-vm", "novel ~idle-sleep".
 func archLabel(d dna.DNA) string {
 	if d.Archetype == "" {
 		return "-"
 	}
-	return fmt.Sprintf("%s (%.2f)", d.Archetype, d.Confidence)
+	s := d.Archetype
+	if d.Archetype != dna.KindNovel && d.Archetype != dna.KindUnknown {
+		s = fmt.Sprintf("%s (%.2f)", d.Archetype, d.Confidence)
+	}
+	if d.Resembles != "" {
+		s += " ~" + d.Resembles
+	}
+	return s
 }
 
 func humanValue(name string, v float64) string {

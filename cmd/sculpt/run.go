@@ -120,15 +120,12 @@ file is reported and the last good rules stay in force.
 			if err != nil {
 				return err
 			}
-			if mode != "observe" && model != "" {
-				return usagef("--model works in observe mode only: the rules of advise and apply match the gene classifier's archetypes")
-			}
 			if mode != "observe" {
 				return a.runEngine(cmd.Context(), engineFlags{
 					mode: engine.Mode(mode), interval: interval, forDur: forDur, window: window, asJSON: asJSON,
 					sel:  workload.Selector{PIDs: pids, Cgroups: cgroups, All: len(pids) == 0 && len(cgroups) == 0},
 					keep: keep, journal: journalPath(jpath), rules: rulesF, config: configF, audit: auditF,
-					tel: tel,
+					tel: tel, model: model,
 				})
 			}
 			if rulesF != "" || configF != "" || auditF != "" {
@@ -215,7 +212,7 @@ file is reported and the last good rules stay in force.
 	f.StringVar(&auditF, "audit", "", "append the audit log (JSON lines: decisions, actions, rewards) to this file")
 	f.StringVar(&jpath, "journal", "", "journal file (default $SCULPT_JOURNAL or "+journal.DefaultPath+")")
 	withoutFlag(f, &without)
-	f.StringVar(&model, "model", "", modelFlagHelp+"; observe mode only: the rules of advise and apply match the gene classifier's archetypes")
+	f.StringVar(&model, "model", "", modelFlagHelp)
 	return cmd
 }
 
@@ -229,6 +226,7 @@ type engineFlags struct {
 	journal              string
 	rules, config, audit string
 	tel                  telemetry.DefaultOptions
+	model                string // --model: "" the embedded model, "none" the gene classifier
 }
 
 // loadRules reads the rule file at path (the embedded default when path is
@@ -346,6 +344,9 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 		return err
 	}
 	defer a.closeObserver(sampler)
+	if m := a.loadDNAModel(fl.model); m != nil {
+		obsv.SetModel(m)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

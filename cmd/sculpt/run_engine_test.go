@@ -200,19 +200,29 @@ func applyAndCheck(t *testing.T, extra []string, what string, ok func(snapshot) 
 }
 
 // TestRunAdviseChangesNothing: advise prints a plan with reasons and
-// leaves every process as it was.
+// leaves every process as it was, with the learned model (the default)
+// and with the gene classifier (--model none).
 func TestRunAdviseChangesNothing(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to read other processes' schedstat and fd tables")
 	}
+	for _, model := range []string{"", "none"} {
+		t.Run("model="+model, func(t *testing.T) { testRunAdviseChangesNothing(t, model) })
+	}
+}
+
+func testRunAdviseChangesNothing(t *testing.T, model string) {
 	c := startColocation(t)
 	time.Sleep(200 * time.Millisecond)
 	before := c.read(t)
 	jpath := filepath.Join(t.TempDir(), "journal.json")
-	code, out, errs, seen := runWatching(t, c, "run", "--mode", "advise", "--interval", "1s", "--for", "4s",
+	code, out, errs, seen := runWatching(t, c, "run", "--mode", "advise", "--interval", "1s", "--for", "4s", "--model", model,
 		"--pid", strconv.Itoa(c.server), "--pid", strconv.Itoa(c.client), "--pid", strconv.Itoa(c.hog), "--journal", jpath)
 	if code != 0 {
 		t.Fatalf("advise: exit %d: %s", code, errs)
+	}
+	if strings.Contains(errs, "falling back") {
+		t.Errorf("the model was not used: %s", errs)
 	}
 	for _, s := range seen {
 		if s != before {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -90,6 +91,7 @@ func addTrainFlags(cmd *cobra.Command, o *dna.TrainOptions) {
 	f.Float64Var(&o.LR, "lr", d.LR, "Adam learning rate")
 	f.IntVar(&o.Prototypes, "prototypes", d.Prototypes, "most catalog clusters per label")
 	f.IntVar(&o.PhaseFrames, "phase-frames", d.PhaseFrames, "newest frames the phase-change detector embeds")
+	f.StringToStringVar(&o.Kinds, "kind", nil, "LABEL=KIND: the behavioural kind of a label (repeatable; zoo labels and labels that are kinds need none; docs/dna-model.md)")
 }
 
 func checkTrainFlags(o *dna.TrainOptions) error {
@@ -120,10 +122,15 @@ func newTrainCmd(a *app) *cobra.Command {
 		Long: `Train the sequence autoencoder on the labelled workloads of the traces given with
 --in (files or globs; see sculpt record), build the archetype catalog (one centroid per
 label), calibrate novelty and phase change, and write the model file (docs/dna-model.md).
+Every label needs a behavioural kind (idle, cpu-bound-batch, memory-streaming, io-streaming,
+small-random-io, network-heavy, ipc-chatty, latency-critical-server): the zoo's labels have
+one built in, a label that is a kind is its own, any other is given with --kind LABEL=KIND;
+a label without one is refused.
 Progress (epoch, loss, time) goes to stderr. With --holdout, the model is then scored on
 those traces (never used in training).`,
 		Example: `  sculpt train --in 'testdata/traces/*.trace.gz' --out internal/dna/models/default.model
-  sculpt train --in a.trace --in b.trace --out m.model --epochs 30 --seed 7 --holdout c.trace`,
+  sculpt train --in a.trace --in b.trace --out m.model --epochs 30 --seed 7 --holdout c.trace
+  sculpt train --in shop.trace --out shop.model --kind checkout=latency-critical-server --kind reindex=io-streaming`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(in) == 0 || out == "" {
@@ -146,6 +153,9 @@ those traces (never used in training).`,
 			}
 			m, err := dna.Train(series, opts)
 			if err != nil {
+				if errors.Is(err, dna.ErrNoKind) {
+					return usageError{err}
+				}
 				return err
 			}
 			m.Info.Traces = files

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"sculpt/internal/dna"
 	"sculpt/internal/telemetry"
 	"sculpt/internal/testload"
 	"sculpt/internal/trace"
@@ -56,7 +57,16 @@ func TestTrainBenchAndModelFallback(t *testing.T) {
 	writeSynthTrace(t, c, 3, "idle", "busy", "weird")
 	model := filepath.Join(dir, "m.model")
 	small := []string{"--epochs", "3", "--hidden", "6", "--latent", "4", "--window", "4"}
-	code, out, errs := runCLI(t, append([]string{"train", "--in", filepath.Join(dir, "*.trace*"), "--out", model, "--holdout", c}, small...)...)
+	// "idle" is a kind; "busy" and "weird" need one.
+	code, _, errs := runCLI(t, append([]string{"train", "--in", filepath.Join(dir, "*.trace*"), "--out", model}, small...)...)
+	if code != 2 || !strings.Contains(errs, "label(s) busy, weird have no kind") || !strings.Contains(errs, "LABEL=KIND") {
+		t.Errorf("labels without a kind: exit %d, %q", code, errs)
+	}
+	if _, err := os.Stat(model); err == nil {
+		t.Error("a model was written for labels without a kind")
+	}
+	small = append(small, "--kind", "busy=cpu-bound-batch")
+	code, out, errs := runCLI(t, append([]string{"train", "--in", filepath.Join(dir, "*.trace*"), "--out", model, "--holdout", c, "--kind", "weird=memory-streaming"}, small...)...)
 	if code != 0 {
 		t.Fatalf("train: exit %d: %s", code, errs)
 	}
@@ -73,7 +83,8 @@ func TestTrainBenchAndModelFallback(t *testing.T) {
 	var res struct {
 		Unseen  []string `json:"unseen_labels"`
 		Learned struct {
-			Top1 *float64 `json:"top1"`
+			Top1     *float64 `json:"top1"`
+			Top1Kind *float64 `json:"top1_kind"`
 		} `json:"learned"`
 		Baseline struct {
 			Top1 *float64 `json:"top1"`
@@ -82,7 +93,7 @@ func TestTrainBenchAndModelFallback(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("bench dna --json: %v\n%s", err, out)
 	}
-	if len(res.Unseen) != 1 || res.Unseen[0] != "weird" || res.Learned.Top1 == nil || res.Baseline.Top1 == nil {
+	if len(res.Unseen) != 1 || res.Unseen[0] != "weird" || res.Learned.Top1 == nil || res.Learned.Top1Kind == nil || res.Baseline.Top1 == nil {
 		t.Errorf("bench result %s", out)
 	}
 
@@ -134,10 +145,13 @@ func TestDNAUsesTheEmbeddedModel(t *testing.T) {
 	}
 	var doc struct {
 		Workloads []struct {
-			Embedding  []float64 `json:"embedding"`
-			Archetype  string    `json:"archetype"`
-			Novelty    *float64  `json:"novelty"`
-			Classifier string    `json:"classifier"`
+			Embedding    []float64 `json:"embedding"`
+			Archetype    string    `json:"archetype"`
+			Kind         string    `json:"kind"`
+			Resembles    string    `json:"resembles"`
+			WorkloadKind string    `json:"workload_kind"`
+			Novelty      *float64  `json:"novelty"`
+			Classifier   string    `json:"classifier"`
 		} `json:"workloads"`
 	}
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Workloads) != 1 {
@@ -146,5 +160,13 @@ func TestDNAUsesTheEmbeddedModel(t *testing.T) {
 	w := doc.Workloads[0]
 	if w.Classifier != "learned-v1" || len(w.Embedding) == 0 || w.Novelty == nil || w.Archetype == "" {
 		t.Errorf("learned fields not filled: %+v", w)
+	}
+	// The archetype is a kind (or unknown/novel), never a program name;
+	// the program is in resembles.
+	if w.Kind != w.Archetype || (!dna.IsKind(w.Archetype) && w.Archetype != dna.KindUnknown && w.Archetype != dna.KindNovel) {
+		t.Errorf("archetype %q, kind %q: want one kind of %v, unknown or novel", w.Archetype, w.Kind, dna.KindNames())
+	}
+	if _, ok := dna.ZooKinds[w.Resembles]; !ok || w.WorkloadKind != "tree" {
+		t.Errorf("resembles %q (want a zoo program), workload_kind %q (want tree)", w.Resembles, w.WorkloadKind)
 	}
 }

@@ -11,7 +11,8 @@ import (
 // mean of a cluster of its training embeddings and their spread. A kind may
 // have several (a program that alternates between behaviours).
 type ArchetypeCentroid struct {
-	Name     string    `json:"name"`
+	Name     string    `json:"name"` // the label: the program it resembles
+	Kind     string    `json:"kind"` // its behavioural kind (Kinds)
 	Centroid []float64 `json:"centroid"`
 	// Spread is the root-mean-square distance of the kind's training
 	// embeddings to the centroid, floored (see BuildArchetypes).
@@ -31,21 +32,27 @@ type ArchetypeCatalog struct {
 
 // Match is the catalog's verdict on one embedding.
 type Match struct {
-	Archetype  string
+	Archetype  string  // the nearest centroid's label: the program it resembles
+	Kind       string  // the nearest centroid's kind
 	Distance   float64 // to the nearest centroid
-	Confidence float64 // 0..1 from the margin over the runner-up
-	Novelty    float64 // (distance / spread) / threshold: >= 1 is novel
-	Novel      bool
+	Confidence float64 // 0..1 from the margin over the nearest other label
+	// KindConfidence is the same margin over the nearest centroid of
+	// another kind: two programs of one kind (stress-vm, sysbench-memory)
+	// may be hard to tell apart while their kind is certain.
+	KindConfidence float64
+	Novelty        float64 // (distance / spread) / threshold: >= 1 is novel
+	Novel          bool
 }
 
-// BuildArchetypes computes a catalog from labelled vectors: up to
+// BuildArchetypes computes a catalog from labelled vectors (kinds gives
+// each label's kind, see ResolveKinds): up to
 // prototypes clusters per label (k-means, deterministic; one per 25
 // vectors at most), each with its centroid and spread, then the novelty
 // threshold as the quantile q (e.g. 0.99) of every training vector's
 // distance to its nearest centroid in units of that centroid's spread. A
 // spread is floored at a quarter of the median spread, so one very steady
 // kind (an idle daemon) does not call every small wobble novel.
-func BuildArchetypes(vecs [][]float64, labels []string, q float64, prototypes int) (ArchetypeCatalog, error) {
+func BuildArchetypes(vecs [][]float64, labels []string, kinds map[string]string, q float64, prototypes int) (ArchetypeCatalog, error) {
 	if len(vecs) == 0 || len(vecs) != len(labels) {
 		return ArchetypeCatalog{}, fmt.Errorf("build archetypes: %d vectors, %d labels", len(vecs), len(labels))
 	}
@@ -54,6 +61,9 @@ func BuildArchetypes(vecs [][]float64, labels []string, q float64, prototypes in
 	for i, l := range labels {
 		if l == "" {
 			return ArchetypeCatalog{}, fmt.Errorf("build archetypes: vector %d has no label", i)
+		}
+		if !IsKind(kinds[l]) {
+			return ArchetypeCatalog{}, fmt.Errorf("build archetypes: label %q has kind %q, not one of %v", l, kinds[l], KindNames())
 		}
 		byLabel[l] = append(byLabel[l], i)
 	}
@@ -79,7 +89,7 @@ func BuildArchetypes(vecs [][]float64, labels []string, q float64, prototypes in
 				d := dist(cen, vecs[i])
 				ss += d * d
 			}
-			c.Archetypes = append(c.Archetypes, ArchetypeCentroid{Name: name, Centroid: cen, Spread: math.Sqrt(ss / float64(len(cl))), Count: len(cl)})
+			c.Archetypes = append(c.Archetypes, ArchetypeCentroid{Name: name, Kind: kinds[name], Centroid: cen, Spread: math.Sqrt(ss / float64(len(cl))), Count: len(cl)})
 		}
 	}
 	spreads := make([]float64, len(c.Archetypes))
@@ -100,8 +110,9 @@ func BuildArchetypes(vecs [][]float64, labels []string, q float64, prototypes in
 }
 
 // Match returns the nearest archetype of v, a confidence from the margin
-// between the nearest centroid and the nearest centroid of another kind
-// ((d2-d1)/(d2+d1), halved when v is novel), and its novelty.
+// between the nearest centroid and the nearest centroid of another label
+// ((d2-d1)/(d2+d1), halved when v is novel), the same margin over the
+// nearest centroid of another kind, and its novelty.
 func (c *ArchetypeCatalog) Match(v []float64) Match {
 	if len(c.Archetypes) == 0 {
 		return Match{}
@@ -118,25 +129,34 @@ func (c *ArchetypeCatalog) Match(v []float64) Match {
 		}
 	}
 	a := &c.Archetypes[best]
-	d2 := math.Inf(1)
+	d2, dk := math.Inf(1), math.Inf(1)
 	for i, d := range dd {
 		if c.Archetypes[i].Name != a.Name && d < d2 {
 			d2 = d
 		}
+		if c.Archetypes[i].Kind != a.Kind && d < dk {
+			dk = d
+		}
 	}
-	d1, d2 = math.Sqrt(d1), math.Sqrt(d2)
-	m := Match{Archetype: a.Name, Distance: d1}
+	d1 = math.Sqrt(d1)
+	m := Match{Archetype: a.Name, Kind: a.Kind, Distance: d1}
 	m.Novelty = d1 / a.Spread / c.NoveltyThreshold
 	m.Novel = m.Novelty >= 1
-	switch {
-	case math.IsInf(d2, 1):
-		m.Confidence = 1 / (1 + m.Novelty)
-	case d1+d2 > 0:
-		m.Confidence = (d2 - d1) / (d2 + d1)
+	margin := func(d2 float64) float64 {
+		var conf float64
+		switch {
+		case math.IsInf(d2, 1):
+			conf = 1 / (1 + m.Novelty)
+		case d1+d2 > 0:
+			conf = (d2 - d1) / (d2 + d1)
+		}
+		if m.Novel {
+			conf /= 2
+		}
+		return conf
 	}
-	if m.Novel {
-		m.Confidence /= 2
-	}
+	m.Confidence = margin(math.Sqrt(d2))
+	m.KindConfidence = margin(math.Sqrt(dk))
 	return m
 }
 
@@ -147,6 +167,15 @@ func (c *ArchetypeCatalog) Names() []string {
 		if len(out) == 0 || out[len(out)-1] != a.Name {
 			out = append(out, a.Name)
 		}
+	}
+	return out
+}
+
+// KindsByLabel returns the kind of every label in the catalog.
+func (c *ArchetypeCatalog) KindsByLabel() map[string]string {
+	out := make(map[string]string, len(c.Archetypes))
+	for _, a := range c.Archetypes {
+		out[a.Name] = a.Kind
 	}
 	return out
 }

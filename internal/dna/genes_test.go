@@ -10,7 +10,7 @@ import (
 	"sculpt/internal/telemetry"
 )
 
-var update = flag.Bool("update", false, "rewrite docs/genes.md from the catalog")
+var update = flag.Bool("update", false, "rewrite docs/genes.md from the catalog and the kinds")
 
 func frame(id string, t0 time.Time, i int, interval time.Duration, set map[telemetry.Metric]float64) telemetry.Frame {
 	f := telemetry.Frame{Workload: id, Time: t0.Add(time.Duration(i) * time.Second), Interval: interval}
@@ -151,17 +151,20 @@ func TestProfilerWindowForgetsOldAndGone(t *testing.T) {
 
 func TestGenesDocUpToDate(t *testing.T) {
 	const path = "../../docs/genes.md"
-	const begin, end = "<!-- genes:begin -->\n", "<!-- genes:end -->"
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(doc)
-	i, j := strings.Index(s, begin), strings.Index(s, end)
-	if i < 0 || j < i {
-		t.Fatalf("%s lacks the %q ... %q markers", path, begin, end)
+	want := s
+	for _, sec := range []struct{ name, text string }{{"genes", GenesMarkdown()}, {"kinds", KindsMarkdown()}} {
+		begin, end := "<!-- "+sec.name+":begin -->\n", "<!-- "+sec.name+":end -->"
+		i, j := strings.Index(want, begin), strings.Index(want, end)
+		if i < 0 || j < i {
+			t.Fatalf("%s lacks the %q ... %q markers", path, begin, end)
+		}
+		want = want[:i+len(begin)] + sec.text + want[j:]
 	}
-	want := s[:i+len(begin)] + GenesMarkdown() + s[j:]
 	if want == s {
 		return
 	}
@@ -171,7 +174,7 @@ func TestGenesDocUpToDate(t *testing.T) {
 		}
 		return
 	}
-	t.Errorf("%s is out of date with dna.Catalog: run go test ./internal/dna -run TestGenesDocUpToDate -update", path)
+	t.Errorf("%s is out of date with dna.Catalog or dna.Kinds: run go test ./internal/dna -run TestGenesDocUpToDate -update", path)
 }
 
 func TestEBPFGenes(t *testing.T) {

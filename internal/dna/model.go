@@ -20,7 +20,8 @@ import (
 const ModelMagic = "SCULPTDM"
 
 // ModelVersion is the model file format version this build reads and writes.
-const ModelVersion = 1
+// Version 2 added the behavioural kind of every catalog prototype.
+const ModelVersion = 2
 
 // ModelClassifierName is DNA.Classifier when the learned model decided.
 const ModelClassifierName = "learned-v1"
@@ -118,6 +119,9 @@ func (m *Model) init() error {
 	for _, a := range m.Catalog.Archetypes {
 		if len(a.Centroid) != m.Shape.Latent {
 			return fmt.Errorf("archetype %q centroid has %d dimensions, latent is %d", a.Name, len(a.Centroid), m.Shape.Latent)
+		}
+		if !IsKind(a.Kind) {
+			return fmt.Errorf("archetype %q has kind %q, not one of %v", a.Name, a.Kind, KindNames())
 		}
 	}
 	return nil

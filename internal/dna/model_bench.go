@@ -136,10 +136,24 @@ type MethodResult struct {
 	// Top1 is the share of full windows of known kinds whose nearest
 	// archetype (learned) or nearest training window (baseline) has the
 	// right label; Top1Runs the share of test runs whose majority is right.
-	Top1         float64 `json:"top1"`
-	Top1Runs     float64 `json:"top1_runs"`
-	KnownWindows int     `json:"known_windows"`
-	KnownRuns    int     `json:"known_runs"`
+	Top1     float64 `json:"top1"`
+	Top1Runs float64 `json:"top1_runs"`
+	// Top1Kind is the share of those windows whose prediction has the
+	// right behavioural kind (the label's kind in the catalog), whatever
+	// the program; Top1KindRuns the same by run majority.
+	Top1Kind     float64 `json:"top1_kind"`
+	Top1KindRuns float64 `json:"top1_kind_runs"`
+	// KindConfidence: for thresholds on the catalog's kind confidence,
+	// the share of known windows kept (not novel, confidence at or above
+	// it) and the kind accuracy among those kept (MinConfidence).
+	KindConfidence []ConfidencePoint `json:"kind_confidence"`
+	// KindFlips and HeldKindFlips count, per 100 intervals of known test
+	// runs, the intervals whose reported archetype differs from the one
+	// before: the raw verdict, and after holding it KindHold intervals.
+	KindFlips     float64 `json:"kind_flips_per_100"`
+	HeldKindFlips float64 `json:"held_kind_flips_per_100"`
+	KnownWindows  int     `json:"known_windows"`
+	KnownRuns     int     `json:"known_runs"`
 	// UnseenNovel is the share of windows of kinds absent from training
 	// flagged novel; UnseenRunsNovel the share of such runs with a majority
 	// flagged; KnownFalseNovel the share of known-kind windows flagged novel.
@@ -169,6 +183,16 @@ type MethodResult struct {
 	Phase             PhaseRule         `json:"phase_rule"`
 	PhaseMissed       []string          `json:"phase_missed,omitempty"`
 }
+
+// ConfidencePoint is the effect of one kind-confidence threshold.
+type ConfidencePoint struct {
+	Threshold float64 `json:"threshold"`
+	Kept      float64 `json:"kept"`
+	Accuracy  float64 `json:"kind_accuracy"`
+}
+
+// confidenceThresholds are the thresholds BenchDNA reports.
+var confidenceThresholds = []float64{0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5}
 
 // BenchResult is `sculpt bench dna`.
 type BenchResult struct {
@@ -264,7 +288,7 @@ func BenchDNA(train, test []LabelledSeries, opts BenchOptions) (*BenchResult, er
 		}
 		seqs = append(seqs, gb.vectors(fs, m.Phase.frames(W)))
 	}
-	cat, err := BuildArchetypes(vecs, labels, m.Catalog.NoveltyQuantile, opts.Train.Prototypes)
+	cat, err := BuildArchetypes(vecs, labels, m.Catalog.KindsByLabel(), m.Catalog.NoveltyQuantile, opts.Train.Prototypes)
 	if err != nil {
 		return nil, err
 	}
@@ -297,6 +321,10 @@ func evaluate(name string, meth method, cat ArchetypeCatalog, rule PhaseRule, nn
 	train []LabelledSeries, trainFrames [][]telemetry.Frame,
 	test []LabelledSeries, testFrames [][]telemetry.Frame, known map[string]bool, W, maxSplices int) MethodResult {
 	r := MethodResult{Method: name, ConfusedWith: map[string]string{}, Phase: rule}
+	kindOf := cat.KindsByLabel()
+	keptN := make([]int, len(confidenceThresholds))
+	keptRight := make([]int, len(confidenceThresholds))
+	var correctKind, runsRightKind, flips, heldFlips, flipN int
 	// Training mean, for centring cosines.
 	var center []float64
 	var nc float64
@@ -323,8 +351,10 @@ func evaluate(name string, meth method, cat ArchetypeCatalog, rule PhaseRule, nn
 		pv := meth.vectors(fs, rule.frames(W))
 		testVecs[i] = vs
 		label := test[i].Label
-		votes := map[string]int{}
+		votes, kindVotes := map[string]int{}, map[string]int{}
 		var nNovel, nFull int
+		hold := &kindHold{}
+		prevRaw, prevHeld := "", ""
 		mean := make([]float64, len(center))
 		det := NewPhaseDetector(rule)
 		for e, v := range vs {
@@ -345,11 +375,35 @@ func evaluate(name string, meth method, cat ArchetypeCatalog, rule PhaseRule, nn
 				pred = nn.label(v)
 			}
 			votes[pred]++
+			kindVotes[kindOf[pred]]++
 			if mt.Novel {
 				nNovel++
 			}
 			if known[label] {
 				knownN++
+				if kindOf[pred] == kindOf[label] {
+					correctKind++
+				}
+				for t, th := range confidenceThresholds {
+					if !mt.Novel && mt.KindConfidence >= th {
+						keptN[t]++
+						if mt.Kind == kindOf[label] {
+							keptRight[t]++
+						}
+					}
+				}
+				raw := verdict(mt)
+				held, _ := hold.settle(raw, mt.KindConfidence, false)
+				if prevRaw != "" {
+					flipN++
+					if raw != prevRaw {
+						flips++
+					}
+					if held != prevHeld {
+						heldFlips++
+					}
+				}
+				prevRaw, prevHeld = raw, held
 				if pred == label {
 					correct++
 				} else {
@@ -380,6 +434,9 @@ func evaluate(name string, meth method, cat ArchetypeCatalog, rule PhaseRule, nn
 			if majority(votes) == label {
 				runsRight++
 			}
+			if majority(kindVotes) == kindOf[label] {
+				runsRightKind++
+			}
 		} else {
 			runsUnseen++
 			if 2*nNovel > nFull {
@@ -390,6 +447,13 @@ func evaluate(name string, meth method, cat ArchetypeCatalog, rule PhaseRule, nn
 	r.KnownWindows, r.KnownRuns, r.UnseenWindows = knownN, runsKnown, unseenN
 	r.Top1 = frac(correct, knownN)
 	r.Top1Runs = frac(runsRight, runsKnown)
+	r.Top1Kind = frac(correctKind, knownN)
+	r.Top1KindRuns = frac(runsRightKind, runsKnown)
+	for t, th := range confidenceThresholds {
+		r.KindConfidence = append(r.KindConfidence, ConfidencePoint{Threshold: th, Kept: frac(keptN[t], knownN), Accuracy: frac(keptRight[t], keptN[t])})
+	}
+	r.KindFlips = 100 * frac(flips, flipN)
+	r.HeldKindFlips = 100 * frac(heldFlips, flipN)
 	r.UnseenNovel = frac(unseenNovel, unseenN)
 	r.UnseenRunsNovel = frac(runsUnseenNovel, runsUnseen)
 	r.KnownFalseNovel = frac(knownNovel, knownN)

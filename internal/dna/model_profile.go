@@ -95,19 +95,35 @@ func (mp *modelProfiler) observe(frames []telemetry.Frame) {
 	}
 }
 
-// fill overlays the model's verdict on d; phase_change stays true for the
-// profiler's window after the interval it was flagged in.
-func (mp *modelProfiler) fill(d *DNA, now time.Time, window time.Duration) {
+// fill overlays the model's verdict on d: the archetype is the nearest
+// prototype's kind, KindNovel when novel, KindUnknown when the kind
+// confidence is under MinConfidence; resembles is its label. phase_change
+// stays true for the profiler's window after the interval it was flagged
+// in; fill returns whether it was flagged in the newest one.
+func (mp *modelProfiler) fill(d *DNA, now time.Time, window time.Duration) bool {
 	st := mp.states[d.ID]
 	if st == nil || !st.ok {
-		return
+		return false
 	}
 	d.Embedding = append([]float64(nil), st.z...)
-	d.Archetype = st.match.Archetype
-	d.Confidence = st.match.Confidence
+	d.Archetype = verdict(st.match)
+	d.Resembles = st.match.Archetype
+	d.Confidence = st.match.KindConfidence
 	nov := st.match.Novelty
 	d.Novelty = &nov
 	d.Novel = st.match.Novel
 	d.PhaseChange = !st.lastPhase.IsZero() && now.Sub(st.lastPhase) <= window
 	d.Classifier = ModelClassifierName
+	return st.phase
+}
+
+// verdict is the archetype a catalog match reports.
+func verdict(m Match) string {
+	switch {
+	case m.Novel:
+		return KindNovel
+	case m.KindConfidence < MinConfidence:
+		return KindUnknown
+	}
+	return m.Kind
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -77,7 +78,11 @@ func synthSeries(seed uint64, n int) []LabelledSeries {
 	return out
 }
 
-var smallTrain = TrainOptions{Shape: ModelShape{Hidden: 8, Latent: 4, Dec: 8, Window: 4}, Epochs: 8, Seed: 3}
+// synthKindOf gives the synthetic labels their behavioural kinds, as
+// `sculpt train --kind LABEL=KIND` does.
+var synthKindOf = map[string]string{"spin": ArchCPUBound, "writer": ArchIOStreaming, "chatty": ArchIPCChatty}
+
+var smallTrain = TrainOptions{Shape: ModelShape{Hidden: 8, Latent: 4, Dec: 8, Window: 4}, Epochs: 8, Seed: 3, Kinds: synthKindOf}
 
 func trainSmall(t *testing.T) *Model {
 	t.Helper()
@@ -165,9 +170,24 @@ func TestModelFileRoundTripAndRefusal(t *testing.T) {
 	v2 := bytes.Clone(good)
 	binary.LittleEndian.PutUint16(v2[len(ModelMagic):], ModelVersion+1)
 	binary.LittleEndian.PutUint32(v2[len(v2)-4:], crc32c(v2[:len(v2)-4]))
-	if _, err := ParseModel(v2, "v2.model"); !errors.Is(err, ErrModelMismatch) || !strings.Contains(err.Error(), "version 2") {
-		t.Errorf("version 2: %v", err)
+	if _, err := ParseModel(v2, "v2.model"); !errors.Is(err, ErrModelMismatch) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", ModelVersion+1)) {
+		t.Errorf("version %d: %v", ModelVersion+1, err)
 	}
+	// A version 1 file (before prototypes had kinds) is refused as such.
+	v1 := bytes.Clone(good)
+	binary.LittleEndian.PutUint16(v1[len(ModelMagic):], 1)
+	binary.LittleEndian.PutUint32(v1[len(v1)-4:], crc32c(v1[:len(v1)-4]))
+	if _, err := ParseModel(v1, "v1.model"); !errors.Is(err, ErrModelMismatch) || !strings.Contains(err.Error(), "model format version 1,") {
+		t.Errorf("version 1: %v", err)
+	}
+	// A prototype whose kind is not in the vocabulary.
+	kind := m.Catalog.Archetypes[0].Kind
+	m.Catalog.Archetypes[0].Kind = "stress-vm"
+	odd, _ := m.Marshal()
+	if _, err := ParseModel(odd, "odd.model"); !errors.Is(err, ErrModelMismatch) || !strings.Contains(err.Error(), `kind "stress-vm"`) {
+		t.Errorf("a prototype of kind stress-vm: %v", err)
+	}
+	m.Catalog.Archetypes[0].Kind = kind
 	// A feature this build does not know (a model from a newer sculpt).
 	m.Features[0] = "gene_from_the_future"
 	fut, _ := m.Marshal()
@@ -219,12 +239,13 @@ func TestArchetypesMatchAndNovelty(t *testing.T) {
 		vecs = append(vecs, []float64{3 + rng.NormFloat64()*0.1, rng.NormFloat64() * 0.1})
 		labels = append(labels, "b")
 	}
-	c, err := BuildArchetypes(vecs, labels, 0.99, 1)
+	kinds := map[string]string{"a": ArchCPUBound, "b": ArchIdle}
+	c, err := BuildArchetypes(vecs, labels, kinds, 0.99, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := c.Match([]float64{2.9, 0})
-	if m.Archetype != "b" || m.Novel || m.Confidence < 0.8 {
+	if m.Archetype != "b" || m.Kind != ArchIdle || m.Novel || m.Confidence < 0.8 || m.KindConfidence != m.Confidence {
 		t.Errorf("near b: %+v", m)
 	}
 	m = c.Match([]float64{1.5, 5})
@@ -235,8 +256,26 @@ func TestArchetypesMatchAndNovelty(t *testing.T) {
 	if m.Confidence > 0.1 {
 		t.Errorf("half-way: confidence %v, want near 0", m.Confidence)
 	}
-	if _, err := BuildArchetypes(vecs[:2], []string{"a", ""}, 0.99, 1); err == nil {
+	if _, err := BuildArchetypes(vecs[:2], []string{"a", ""}, kinds, 0.99, 1); err == nil {
 		t.Error("an unlabelled vector was accepted")
+	}
+	if _, err := BuildArchetypes(vecs[:2], []string{"a", "c"}, kinds, 0.99, 1); err == nil || !strings.Contains(err.Error(), `"c"`) {
+		t.Errorf("a label without a kind: %v", err)
+	}
+	// Two labels of one kind: telling them apart is uncertain, their kind
+	// is not.
+	kinds["b"] = ArchCPUBound
+	kinds["far"] = ArchIdle
+	vecs = append(vecs, []float64{0, 40}, []float64{0.1, 40})
+	labels = append(labels, "far", "far")
+	c, err = BuildArchetypes(vecs, labels, kinds, 0.99, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = c.Match([]float64{1.5, 0})
+	// (Half-way is novel, which halves both confidences.)
+	if m.Kind != ArchCPUBound || m.Confidence > 0.05 || m.KindConfidence < 0.4 {
+		t.Errorf("between two labels of one kind: %+v, want label confidence near 0, kind confidence high", m)
 	}
 }
 
@@ -257,7 +296,7 @@ func TestProfilerUsesTheModel(t *testing.T) {
 		p.Observe([]telemetry.Frame{f})
 	}
 	d = p.Profile("writer")
-	if d.Classifier != ModelClassifierName || len(d.Embedding) != m.Shape.Latent || d.Archetype != "writer" || d.Novelty == nil {
+	if d.Classifier != ModelClassifierName || len(d.Embedding) != m.Shape.Latent || d.Archetype != ArchIOStreaming || d.Kind != ArchIOStreaming || d.Resembles != "writer" || d.Novelty == nil {
 		t.Errorf("with the model: %+v", d)
 	}
 	// Switch the workload's behaviour: a phase change within 2 sweeps.

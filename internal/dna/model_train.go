@@ -31,6 +31,10 @@ type TrainOptions struct {
 	PhaseFrames int
 	// Prototypes is the most clusters per label in the catalog.
 	Prototypes int
+	// Kinds gives the behavioural kind of labels (LABEL -> KIND) beyond
+	// the built-in ZooKinds and labels that are kinds themselves; a label
+	// without one is refused (ResolveKinds).
+	Kinds map[string]string
 	// Progress, if set, is called after every epoch.
 	Progress func(TrainProgress)
 }
@@ -115,13 +119,21 @@ func Train(series []LabelledSeries, opts TrainOptions) (*Model, error) {
 	if len(series) == 0 {
 		return nil, errors.New("train: no labelled series")
 	}
-	genes := make([][]Genes, len(series))
-	counts := map[string]int{}
-	total := 0
+	seriesLabels := make([]string, len(series))
 	for i, s := range series {
 		if s.Label == "" {
 			return nil, fmt.Errorf("train: series %s has no label", s.Source)
 		}
+		seriesLabels[i] = s.Label
+	}
+	kinds, err := ResolveKinds(seriesLabels, opts.Kinds)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	genes := make([][]Genes, len(series))
+	counts := map[string]int{}
+	total := 0
+	for i, s := range series {
 		genes[i] = FrameGenes(s.Frames)
 		for _, g := range genes[i] {
 			if g == nil {
@@ -279,7 +291,7 @@ func Train(series []LabelledSeries, opts TrainOptions) (*Model, error) {
 	if len(vecs) == 0 {
 		return nil, fmt.Errorf("train: no series has %d frames with an interval (a full window)", W)
 	}
-	cat, err := BuildArchetypes(vecs, labels, 0.99, opts.Prototypes)
+	cat, err := BuildArchetypes(vecs, labels, kinds, 0.99, opts.Prototypes)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}

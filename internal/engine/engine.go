@@ -220,12 +220,17 @@ func (e *Engine) Step(ctx context.Context, obs *Observation) (*Step, error) {
 			}
 			continue
 		}
-		m, errs := rules.Evaluate(Input{Genes: d.Genes, Archetype: d.Archetype, Confidence: d.Confidence,
-			Kind: d.Kind, Name: d.Name, ID: d.ID, PIDs: len(d.PIDs), Machine: e.machine})
+		in := Input{Genes: d.Genes, Archetype: d.Archetype, Confidence: d.Confidence,
+			Resembles: d.Resembles, Novel: d.Novel, PhaseChange: d.PhaseChange, Classifier: d.Classifier,
+			Kind: d.WorkloadKind, Name: d.Name, ID: d.ID, PIDs: len(d.PIDs), Machine: e.machine}
+		if d.Novelty != nil {
+			in.Novelty = *d.Novelty
+		}
+		m, errs := rules.Evaluate(in)
 		for _, err := range errs {
 			st.Warnings = append(st.Warnings, fmt.Sprintf("%s: %v", d.ID, err))
 		}
-		stable := e.guard.Hysteresis(e.tick, d.ID, m)
+		stable := e.guard.Hysteresis(e.tick, d.ID, m, d.PhaseChange)
 		if stable == nil {
 			if len(e.ledger[d.ID]) > 0 && e.guard.Frozen(d.ID) == "" {
 				e.undoWorkload(ctx, st, d.ID, d.Name, "undone", fmt.Sprintf("no rule has matched for %d intervals", max(e.opts.Config.Hysteresis, e.opts.Config.Release)))

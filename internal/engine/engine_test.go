@@ -381,7 +381,7 @@ func TestGuardReleaseIsSlowerThanHysteresis(t *testing.T) {
 	a := &Match{Rule: "a", Want: Want{Sched: "idle"}}
 	b := &Match{Rule: "b", Want: Want{Sched: "batch"}}
 	tick := 0
-	next := func(m *Match) *Match { tick++; return g.Hysteresis(tick, "w", m) }
+	next := func(m *Match) *Match { tick++; return g.Hysteresis(tick, "w", m, false) }
 	if next(a) != nil || next(a) != a {
 		t.Fatal("a match did not take over after 2 ticks")
 	}
@@ -428,13 +428,44 @@ func TestGuardHysteresisKeepsOldWishThroughNoise(t *testing.T) {
 	seq := []*Match{a, a, a, b, a, b, b, b}
 	want := []string{"", "", "a", "a", "a", "a", "a", "b"}
 	for i, m := range seq {
-		got := g.Hysteresis(i+1, "w", m)
+		got := g.Hysteresis(i+1, "w", m, false)
 		name := ""
 		if got != nil {
 			name = got.Rule
 		}
 		if name != want[i] {
 			t.Errorf("tick %d: in force %q, want %q", i+1, name, want[i])
+		}
+	}
+}
+
+// A phase change puts the new wish in force at once; without it, the wish
+// waits out the hysteresis streak.
+func TestGuardPhaseChangeSkipsHysteresis(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Hysteresis, cfg.Release = 3, 3
+	g := NewGuard(cfg, 1)
+	a, b := match("a", 1, Want{Cores: CoresShared}), match("b", 1, Want{Cores: CoresDedicated, Count: 1})
+	seq := []struct {
+		m     *Match
+		phase bool
+		want  string
+	}{
+		{a, false, ""}, {a, false, ""}, {a, false, "a"},
+		{b, false, "a"},
+		{b, true, "b"}, // the phase change: at once, though b has held 2 ticks
+		{a, false, "b"}, {a, false, "b"},
+		{nil, true, ""}, // a phase change to no wish lets go at once
+		{b, false, ""},
+	}
+	for i, s := range seq {
+		got := g.Hysteresis(i+1, "w", s.m, s.phase)
+		name := ""
+		if got != nil {
+			name = got.Rule
+		}
+		if name != s.want {
+			t.Errorf("tick %d (phase %v): in force %q, want %q", i+1, s.phase, name, s.want)
 		}
 	}
 }

@@ -105,9 +105,12 @@ func matchSignature(m *Match) string {
 // Hysteresis records what the rules want for a workload at tick and
 // returns the arrangement in force: a new wish must hold for Hysteresis
 // consecutive ticks before it replaces the one in force, and no wish for
-// Release ticks before an arrangement in force is let go. The
+// Release ticks before an arrangement in force is let go. On an interval
+// whose DNA shows a phase change (phase), the wish takes force at once:
+// the workload is known to behave differently now, and waiting out the
+// streak would keep an arrangement made for its old behaviour. The
 // returned match carries the newest genes when the wish is unchanged.
-func (g *Guard) Hysteresis(tick int, id string, m *Match) *Match {
+func (g *Guard) Hysteresis(tick int, id string, m *Match, phase bool) *Match {
 	s := g.state(id)
 	s.seen = tick
 	sig := matchSignature(m)
@@ -121,7 +124,7 @@ func (g *Guard) Hysteresis(tick int, id string, m *Match) *Match {
 	if sig == "" && s.stable != "" {
 		need = max(need, g.cfg.Release) // letting go of an arrangement
 	}
-	if s.streak >= need {
+	if s.streak >= need || phase {
 		s.stable, s.stableM = sig, m
 	}
 	if s.stable == sig {

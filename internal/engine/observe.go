@@ -81,7 +81,7 @@ func (o *Observer) Tick(ctx context.Context) (*Observation, error) {
 		if d == nil {
 			continue
 		}
-		d.Name, d.Kind, d.PIDs, d.Cgroup = w.Name, string(w.Kind), w.PIDs(), w.Cgroups.V2
+		d.Name, d.WorkloadKind, d.PIDs, d.Cgroup = w.Name, string(w.Kind), w.PIDs(), w.Cgroups.V2
 		if d.Cgroup == "" || d.Cgroup == "/" {
 			d.Cgroup = firstV1(w.Cgroups.V1)
 		}

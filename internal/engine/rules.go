@@ -164,13 +164,21 @@ func (e *RulesError) Error() string {
 // Input is what a rule's expressions see of one workload.
 type Input struct {
 	Genes      dna.Genes
-	Archetype  string
-	Confidence float64
-	Kind       string
-	Name       string
-	ID         string
-	PIDs       int
-	Machine    Machine
+	Archetype  string  // the behavioural kind, or unknown, novel, mixed (dna.DNA.Archetype)
+	Confidence float64 // of the archetype
+	// The learned model's verdict (docs/dna-model.md): the nearest known
+	// program, novelty (0 with the gene classifier), whether it is novel,
+	// whether the phase detector flagged a change; the classifier's name.
+	Resembles   string
+	Novelty     float64
+	Novel       bool
+	PhaseChange bool
+	Classifier  string
+	Kind        string // the workload's: tree, cgroup, unit, container
+	Name        string
+	ID          string
+	PIDs        int
+	Machine     Machine
 }
 
 // Machine is what rules see of the machine's size, as machine.cpus,
@@ -226,13 +234,27 @@ var knownGenes = func() map[string]bool {
 	return m
 }()
 
+// dnaFields are the fields of the dna variable of rules, with their CEL
+// types: each is declared as the variable "dna.NAME", so that a misspelt
+// field or a comparison of the wrong type fails when the file is loaded.
+var dnaFields = []struct {
+	name string
+	typ  *cel.Type
+}{
+	{"archetype", cel.StringType}, {"kind", cel.StringType}, {"resembles", cel.StringType},
+	{"confidence", cel.DoubleType}, {"novelty", cel.DoubleType}, {"novel", cel.BoolType},
+	{"phase_change", cel.BoolType}, {"classifier", cel.StringType},
+}
+
 // celEnv declares what rules may use: genes (map of double; absent genes
-// are absent keys, test with has(genes.x)), archetype, confidence,
+// are absent keys, test with has(genes.x)), dna.{archetype, kind,
+// resembles, confidence, novelty, novel, phase_change, classifier},
+// archetype and confidence (as dna.archetype and dna.confidence),
 // workload {kind, name, id, pids}, machine {cpus, cores, nodes}, traits
 // (the file's traits, by name), ceil/floor (double -> int) and the CEL
 // math extension (math.greatest, math.least, ...).
 func celEnv() (*cel.Env, error) {
-	return cel.NewEnv(
+	opts := []cel.EnvOption{
 		cel.Variable("genes", cel.MapType(cel.StringType, cel.DoubleType)),
 		cel.Variable("archetype", cel.StringType),
 		cel.Variable("confidence", cel.DoubleType),
@@ -245,7 +267,28 @@ func celEnv() (*cel.Env, error) {
 			cel.UnaryBinding(func(v ref.Val) ref.Val { return types.Int(math.Ceil(float64(v.(types.Double)))) }))),
 		cel.Function("floor", cel.Overload("floor_double", []*cel.Type{cel.DoubleType}, cel.IntType,
 			cel.UnaryBinding(func(v ref.Val) ref.Val { return types.Int(math.Floor(float64(v.(types.Double)))) }))),
-	)
+	}
+	for _, f := range dnaFields {
+		opts = append(opts, cel.Variable("dna."+f.name, f.typ))
+	}
+	return cel.NewEnv(opts...)
+}
+
+// kindLiteral finds a string literal compared with the archetype or kind
+// (either side of == or !=).
+var kindLiteral = regexp.MustCompile(`(?:\b(?:dna\s*\.\s*(?:archetype|kind)|archetype)\s*[!=]=\s*["']([^"']*)["'])|(?:["']([^"']*)["']\s*[!=]=\s*(?:dna\s*\.\s*(?:archetype|kind)|archetype)\b)`)
+
+// unknownKinds returns the strings expr compares the archetype with that
+// no classifier reports: a program name (use dna.resembles) or a typo.
+func unknownKinds(expr string) []string {
+	var out []string
+	for _, m := range kindLiteral.FindAllStringSubmatch(expr, -1) {
+		k := m[1] + m[2]
+		if !dna.IsKind(k) && k != dna.KindUnknown && k != dna.KindNovel {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // ParseRules reads a rule file. It returns the rule set and every problem
@@ -335,6 +378,9 @@ func ParseRules(source string, data []byte) (*RuleSet, []Diagnostic) {
 				warnAt(t.Line, "", "traits."+t.Name+": genes."+g, "unknown gene (see docs/genes.md); it is always absent")
 			}
 		}
+		for _, k := range unknownKinds(t.Expr) {
+			warnAt(t.Line, "", "traits."+t.Name, "%s", kindWarning(k))
+		}
 		traitDefined[t.Name] = t.Line
 	}
 	names := map[string]int{}
@@ -394,6 +440,9 @@ func ParseRules(source string, data []byte) (*RuleSet, []Diagnostic) {
 			if msg != "" {
 				errAt(whenNode.Line, label, "when", "%s", msg)
 			}
+			for _, k := range unknownKinds(r.When) {
+				warnAt(whenNode.Line, label, "when", "%s", kindWarning(k))
+			}
 			r.when = prg
 			r.Traits = traitRefs(r.When, whenNode.Line, label, "when", traits)
 			refs := refsOf(geneRef, r.When)
@@ -449,6 +498,11 @@ func ParseRules(source string, data []byte) (*RuleSet, []Diagnostic) {
 	}
 	sort.SliceStable(rs.Rules, func(i, j int) bool { return rs.Rules[i].Priority > rs.Rules[j].Priority })
 	return rs, diags
+}
+
+func kindWarning(k string) string {
+	return fmt.Sprintf("%q is not a kind, so the archetype never equals it (kinds: %s, unknown, novel; a program name is dna.resembles)",
+		k, strings.Join(dna.KindNames(), ", "))
 }
 
 // parseTraits reads the traits section (a mapping of name to CEL
@@ -610,12 +664,20 @@ type Match struct {
 func (rs *RuleSet) Evaluate(in Input) (*Match, []error) {
 	traits := map[string]any{}
 	vars := map[string]any{
-		"genes":      map[string]float64(in.Genes),
-		"archetype":  in.Archetype,
-		"confidence": in.Confidence,
-		"workload":   map[string]any{"kind": in.Kind, "name": in.Name, "id": in.ID, "pids": int64(in.PIDs)},
-		"machine":    map[string]int64{"cpus": int64(in.Machine.CPUs), "cores": int64(in.Machine.Cores), "nodes": int64(in.Machine.Nodes)},
-		"traits":     traits,
+		"genes":            map[string]float64(in.Genes),
+		"archetype":        in.Archetype,
+		"confidence":       in.Confidence,
+		"dna.archetype":    in.Archetype,
+		"dna.kind":         in.Archetype,
+		"dna.resembles":    in.Resembles,
+		"dna.confidence":   in.Confidence,
+		"dna.novelty":      in.Novelty,
+		"dna.novel":        in.Novel,
+		"dna.phase_change": in.PhaseChange,
+		"dna.classifier":   in.Classifier,
+		"workload":         map[string]any{"kind": in.Kind, "name": in.Name, "id": in.ID, "pids": int64(in.PIDs)},
+		"machine":          map[string]int64{"cpus": int64(in.Machine.CPUs), "cores": int64(in.Machine.Cores), "nodes": int64(in.Machine.Nodes)},
+		"traits":           traits,
 	}
 	if in.Genes == nil {
 		vars["genes"] = map[string]float64{}

@@ -364,3 +364,104 @@ func TestRulesDocMatchesCode(t *testing.T) {
 		t.Errorf("the alternative rules in docs/rules.md do not check clean: %v", diags)
 	}
 }
+
+// The dna variable: every field reads the workload's verdict; a misspelt
+// field or a wrong type fails at load; comparing the archetype with
+// something no classifier reports (a program name) is warned about.
+func TestRulesReadLearnedDNA(t *testing.T) {
+	src := `version: 1
+rules:
+  - name: novel-or-phase
+    when: dna.novel && dna.novelty > 1.5 && dna.phase_change && dna.resembles == "memcached" && dna.classifier == "learned-v1"
+    then: {cores: shared}
+  - name: sure-server
+    when: dna.kind == "latency-critical-server" && dna.archetype == dna.kind && dna.confidence >= 0.5
+    then: {cores: any, sched: other}
+`
+	rs, diags := ParseRules("dna.yaml", []byte(src))
+	if rs == nil || len(diags) != 0 {
+		t.Fatalf("diagnostics %v", diags)
+	}
+	novel := Input{Archetype: dna.KindNovel, Resembles: "memcached", Novelty: 2, Novel: true, PhaseChange: true, Classifier: "learned-v1"}
+	if m, errs := rs.Evaluate(novel); len(errs) > 0 || m == nil || m.Rule != "novel-or-phase" {
+		t.Errorf("novel workload: %+v %v", m, errs)
+	}
+	novel.PhaseChange = false
+	if m, _ := rs.Evaluate(novel); m != nil {
+		t.Errorf("without the phase change: matched %s", m.Rule)
+	}
+	server := Input{Archetype: dna.ArchLatencyServer, Confidence: 0.7}
+	if m, _ := rs.Evaluate(server); m == nil || m.Rule != "sure-server" {
+		t.Errorf("confident server: %+v", m)
+	}
+	server.Confidence = 0.3
+	if m, _ := rs.Evaluate(server); m != nil {
+		t.Errorf("unsure server matched %s", m.Rule)
+	}
+
+	bad := `version: 1
+rules:
+  - name: typo
+    when: dna.archtype == "idle"
+    then: {cores: shared}
+  - name: wrong-type
+    when: dna.novelty == "high"
+    then: {cores: shared}
+`
+	if rs, diags := ParseRules("bad.yaml", []byte(bad)); rs != nil || len(diags) != 2 {
+		t.Errorf("misspelt field and wrong type: %v", diags)
+	}
+	prog := `version: 1
+traits:
+  vm: archetype == "stress-vm"
+rules:
+  - name: by-program
+    when: '"sysbench-memory" == dna.kind || traits.vm || dna.kind == "unknown" || dna.archetype != "novel"'
+    then: {cores: shared}
+`
+	rs, diags = ParseRules("prog.yaml", []byte(prog))
+	if rs == nil || len(diags) != 2 {
+		t.Fatalf("program names compared with the kind: %v, want 2 warnings", diags)
+	}
+	for _, d := range diags {
+		if d.Severity != "warning" || !strings.Contains(d.Message, "not a kind") || !strings.Contains(d.Message, "dna.resembles") {
+			t.Errorf("diagnostic %v", d)
+		}
+	}
+}
+
+// The default rules work with the learned model's kinds: a workload whose
+// genes alone sit under the rules' thresholds is arranged by its kind, and
+// "unknown" or "novel" leave it to the genes.
+func TestDefaultRulesUseKinds(t *testing.T) {
+	rs := LoadDefaultRules()
+	big := Machine{CPUs: 64, Cores: 32, Nodes: 4}
+	cases := []struct {
+		name  string
+		genes dna.Genes
+		kind  string
+		rule  string
+	}{
+		{"memory streamer under the fault threshold", dna.Genes{"cpu_util": 0.3, "minflt_rate": 5000, "ctx_vol_rate": 5}, dna.ArchMemStreaming, "memory-streaming"},
+		{"same genes, not sure", dna.Genes{"cpu_util": 0.3, "minflt_rate": 5000, "ctx_vol_rate": 5}, dna.KindUnknown, "busy-other"},
+		{"random reader", dna.Genes{"cpu_util": 0.1, "io_read_bps": 1 << 20, "io_write_bps": 0, "ctx_vol_rate": 250}, dna.ArchSmallRandomIO, "io-streaming"},
+		{"random reader, novel", dna.Genes{"cpu_util": 0.1, "io_read_bps": 1 << 20, "io_write_bps": 0, "ctx_vol_rate": 250}, dna.KindNovel, ""},
+		{"server with few wake-ups per CPU-second", dna.Genes{"cpu_util": 0.4, "ctx_vol_rate": 300, "sockets": 20}, dna.ArchLatencyServer, "latency-critical-service"},
+		{"same genes, idle kind", dna.Genes{"cpu_util": 0.4, "ctx_vol_rate": 300, "sockets": 20}, dna.ArchIdle, "busy-other"},
+		{"compiler fan-out", dna.Genes{"cpu_util": 0.9, "ctx_vol_rate": 900}, dna.ArchCPUBound, "cpu-bound-batch"},
+		{"idle server", dna.Genes{"cpu_util": 0.001, "ctx_vol_rate": 2, "sockets": 3}, dna.ArchLatencyServer, ""},
+	}
+	for _, c := range cases {
+		m, errs := rs.Evaluate(Input{Genes: c.genes, Archetype: c.kind, Confidence: 0.8, Machine: big})
+		if len(errs) > 0 {
+			t.Errorf("%s: %v", c.name, errs)
+		}
+		got := ""
+		if m != nil {
+			got = m.Rule
+		}
+		if got != c.rule {
+			t.Errorf("%s (%s): rule %q, want %q", c.name, c.kind, got, c.rule)
+		}
+	}
+}
