@@ -146,6 +146,11 @@ file is reported and the last good rules stay in force.`,
 			if m := a.loadDNAModel(model); m != nil {
 				obsv.SetModel(m)
 			}
+			// The guard of advise and apply, with the default protected
+			// set: observe mode says what those modes would never touch.
+			guard := engine.NewGuard(engine.DefaultConfig(), os.Getpid())
+			guard.SetAncestors(sampler.ancestors)
+			said := map[string]bool{}
 			ctx := cmd.Context()
 			var deadline <-chan time.Time
 			if forDur > 0 {
@@ -183,6 +188,21 @@ file is reported and the last good rules stay in force.`,
 				for _, r := range obs.Reports {
 					if r.Err != nil {
 						a.log.Warn("collector failed", "collector", r.Name, "err", r.Err)
+					}
+				}
+				for i := range obs.Workloads {
+					w := &obs.Workloads[i]
+					if said[w.ID] {
+						continue
+					}
+					if why := guard.ExcludedWorkload(w); why != "" {
+						said[w.ID] = true
+						x := engine.Exclusion{Workload: w.ID, Name: w.Name, Reason: why}
+						if asJSON {
+							a.log.Info("excluded", "workload", x.Workload, "name", x.Name, "reason", "never touched: "+x.Reason)
+						} else {
+							fmt.Fprintln(a.stdout, exclusionLine(x))
+						}
 					}
 				}
 				if asJSON {
@@ -306,13 +326,17 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 	if err != nil {
 		return err
 	}
-	ancestors, err := workload.Ancestors(a.roots, os.Getpid())
-	if err != nil {
-		// Not fatal: the protection is a courtesy; say so and go on.
-		a.log.Warn("cannot list the processes that started sculpt; they are not protected", "err", err)
+	window := fl.window
+	if window <= 0 {
+		window = fl.interval
 	}
+	obsv, sampler, err := a.newObserver(fl.sel, window, fl.tel)
+	if err != nil {
+		return err
+	}
+	defer a.closeObserver(sampler)
 	eng := engine.New(engine.Options{Mode: fl.mode, HAL: be, Topology: topo, Rules: rules, Config: cfg, Audit: auditW,
-		Self: os.Getpid(), Ancestors: ancestors})
+		Self: os.Getpid(), Ancestors: sampler.ancestors})
 	if fl.mode == engine.ModeApply && !fl.keep {
 		defer func() {
 			// The run's context may be cancelled (a signal): revert anyway.
@@ -335,15 +359,6 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 			a.log.Info("reverted every change on exit", "restored", restored, "entries", len(steps))
 		}()
 	}
-	window := fl.window
-	if window <= 0 {
-		window = fl.interval
-	}
-	obsv, sampler, err := a.newObserver(fl.sel, window, fl.tel)
-	if err != nil {
-		return err
-	}
-	defer a.closeObserver(sampler)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -427,6 +442,9 @@ func printStep(w io.Writer, mode engine.Mode, t time.Time, st *engine.Step) {
 	verb := "would"
 	if mode == engine.ModeApply {
 		verb = "applied"
+	}
+	for _, x := range st.Excluded {
+		fmt.Fprintf(w, "%s  %s\n", t.Format(time.TimeOnly), exclusionLine(x))
 	}
 	for _, d := range st.Plan.Decisions {
 		if len(d.Actions) == 0 && mode == engine.ModeApply {
