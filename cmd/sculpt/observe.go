@@ -133,7 +133,7 @@ func writeTable(w io.Writer, ds []dna.DNA, top int) error {
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for _, d := range ds {
-		row := []string{trunc(d.Name, 24), truncID(d.ID, 32), fmt.Sprint(len(d.PIDs)), archLabel(d)}
+		row := []string{trunc(d.Name, 28), truncID(d.ID, 32), fmt.Sprint(len(d.PIDs)), archLabel(d)}
 		for _, c := range tableGenes {
 			row = append(row, formatGene(c.gene, d.Genes))
 		}
