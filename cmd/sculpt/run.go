@@ -95,7 +95,13 @@ see docs/rules.md), plans an arrangement and prints what it would do and why;
 nothing is applied. In apply mode the plan goes through the guard and is applied
 through the journaled HAL; on exit (a signal or --for) every change is reverted
 unless --keep. The rules file is re-read when it changes or on SIGHUP; a bad
-file is reported and the last good rules stay in force.`,
+file is reported and the last good rules stay in force.
+
+Programs started from the shell that started sculpt are workloads of their own,
+even when they share its cgroup (docs/workloads.md, "Sessions"). In every mode a
+line "excluded: NAME (ID): never touched: WHY" says once, when a workload first
+appears, that sculpt never touches it and which setting excludes it (with --json:
+in the step's "excluded" list, or in observe mode on stderr).`,
 		Example: `  sculpt run                       # observe every workload, 5 s interval
   sculpt run --interval 1s --for 30s --json > dna.jsonl
   sculpt run --mode advise --interval 2s
