@@ -25,6 +25,12 @@ func TestParseStat(t *testing.T) {
 		t.Errorf("shell: session %d tty %d, want 9 and 34816", s.sid, s.tty)
 	}
 
+	// An exiting process shows session -1: no session, not an error.
+	s, err = parseStat([]byte("12 (x) Z 1 -1 -1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5"))
+	if err != nil || s.sid != 0 || s.start != 5 {
+		t.Errorf("exiting process: %+v, %v; want session 0 and no error", s, err)
+	}
+
 	kthread := "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0"
 	s, err = parseStat([]byte(kthread))
 	if err != nil {

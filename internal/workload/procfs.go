@@ -67,21 +67,20 @@ func parseStat(b []byte) (procStat, error) {
 				return s, fmt.Errorf("ppid field: %w", err)
 			}
 			s.ppid = int(v)
-		case 6:
-			v, err := atou(tok)
-			if err != nil {
-				return s, fmt.Errorf("session field: %w", err)
-			}
-			s.sid = int(v)
-		case 7:
-			// tty_nr is printed signed; a negative value never names a
+		case 6, 7:
+			// Both are printed signed: a process that is exiting shows
+			// session -1, and a negative value names no session or
 			// terminal.
 			if len(tok) > 0 && tok[0] != '-' {
 				v, err := atou(tok)
 				if err != nil {
-					return s, fmt.Errorf("tty_nr field: %w", err)
+					return s, fmt.Errorf("field %d: %w", field, err)
 				}
-				s.tty = v
+				if field == 6 {
+					s.sid = int(v)
+				} else {
+					s.tty = v
+				}
 			}
 		case 9:
 			v, err := atou(tok)
