@@ -10,6 +10,9 @@ import (
 
 func TestMain(m *testing.M) {
 	testload.MaybeRun()
+	if os.Getenv(cliEnv) == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	os.Exit(m.Run())
 }
 

@@ -20,8 +20,17 @@ import (
 // newObserver wires discovery, the default collectors (less those tel
 // turns off) and the profiler. The caller closes the returned resources
 // (held /proc descriptors, perf events, eBPF links) with closeObserver.
+//
+// Discovery is told the processes that started sculpt (its shell, terminal
+// multiplexer, ssh session), so that the programs started from the same
+// shell are workloads of their own (docs/workloads.md, "Sessions").
 func (a *app) newObserver(sel workload.Selector, window time.Duration, tel telemetry.DefaultOptions) (*engine.Observer, *observerResources, error) {
-	disc := workload.NewDiscoverer(a.roots, workload.Options{Self: os.Getpid()})
+	ancestors, err := workload.Ancestors(a.roots, os.Getpid())
+	if err != nil {
+		// Not fatal: say so and go on.
+		a.log.Warn("cannot list the processes that started sculpt: they are not protected, and their session is one workload", "err", err)
+	}
+	disc := workload.NewDiscoverer(a.roots, workload.Options{Self: os.Getpid(), Ancestors: ancestors})
 	sampler, notes, err := telemetry.NewDefaultSampler(a.roots, tel)
 	if err != nil {
 		_ = disc.Close()
@@ -30,7 +39,7 @@ func (a *app) newObserver(sel workload.Selector, window time.Duration, tel telem
 	for _, n := range notes {
 		a.log.Debug("telemetry", "note", n)
 	}
-	return engine.NewObserver(disc, sampler, sel, window), &observerResources{disc, sampler}, nil
+	return engine.NewObserver(disc, sampler, sel, window), &observerResources{disc, sampler, ancestors}, nil
 }
 
 // withoutFlag adds --without to a command that observes: telemetry
@@ -58,8 +67,9 @@ func telemetryOptions(without []string) (telemetry.DefaultOptions, error) {
 
 // observerResources are what an observer holds open.
 type observerResources struct {
-	disc    *workload.Discoverer
-	sampler *telemetry.Sampler
+	disc      *workload.Discoverer
+	sampler   *telemetry.Sampler
+	ancestors []int // the processes that started sculpt, nearest first
 }
 
 // closeObserver releases the observer's kernel resources, logging failures:
@@ -158,7 +168,7 @@ func writeTable(w io.Writer, ds []dna.DNA, top int) error {
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for _, d := range ds {
-		row := []string{trunc(d.Name, 20), truncLeft(d.ID, 32), fmt.Sprint(len(d.PIDs)), archLabel(d)}
+		row := []string{trunc(d.Name, 28), truncID(d.ID, 32), fmt.Sprint(len(d.PIDs)), archLabel(d)}
 		for _, c := range tableColumns {
 			cell := "-"
 			if v, as, ok := c.value(d.Genes); ok {
@@ -287,12 +297,31 @@ func pidList(pids []int) string {
 	return fmt.Sprint(pids)
 }
 
-// truncLeft keeps the end of s, where IDs differ.
-func truncLeft(s string, n int) string {
-	if len(s) <= n {
-		return s
+// truncID shortens a workload ID to n characters so that the part that
+// tells it from its neighbours shows: the leading path elements give way
+// first ("cg:…/jobs/job1"); an ID whose last element alone is too long
+// keeps its start ("cg:/process_api/cca032aa2000d7…", "tree:4312@1…",
+// the PID whole).
+func truncID(id string, n int) string {
+	if len(id) <= n {
+		return id
 	}
-	return "…" + s[len(s)-n+1:]
+	kind, path, ok := strings.Cut(id, ":")
+	if ok && len(path) > 1 {
+		for i := strings.IndexByte(path[1:], '/'); i >= 0; i = strings.IndexByte(path[1:], '/') {
+			path = path[i+1:]
+			if s := kind + ":…" + path; len(s)-len("…")+1 <= n {
+				return s
+			}
+		}
+	}
+	return id[:n-1] + "…"
+}
+
+// exclusionLine is the line that says, once, why sculpt never touches a
+// workload.
+func exclusionLine(x engine.Exclusion) string {
+	return fmt.Sprintf("excluded: %s (%s): never touched: %s", x.Name, x.Workload, x.Reason)
 }
 
 func trunc(s string, n int) string {

@@ -95,6 +95,12 @@ through the journaled HAL; on exit (a signal or --for) every change is reverted
 unless --keep. The rules file is re-read when it changes or on SIGHUP; a bad
 file is reported and the last good rules stay in force.
 
+Programs started from the shell that started sculpt are workloads of their own,
+even when they share its cgroup (docs/workloads.md, "Sessions"). In every mode a
+line "excluded: NAME (ID): never touched: WHY" says once, when a workload first
+appears, that sculpt never touches it and which setting excludes it (with --json:
+in the step's "excluded" list, or in observe mode on stderr).
+
 `+tableLegend(),
 		Example: `  sculpt run                       # observe every workload, 5 s interval
   sculpt run --interval 1s --for 30s --json > dna.jsonl
@@ -143,6 +149,11 @@ file is reported and the last good rules stay in force.
 			if m := a.loadDNAModel(model); m != nil {
 				obsv.SetModel(m)
 			}
+			// The guard of advise and apply, with the default protected
+			// set: observe mode says what those modes would never touch.
+			guard := engine.NewGuard(engine.DefaultConfig(), os.Getpid())
+			guard.SetAncestors(sampler.ancestors)
+			said := map[string]bool{}
 			ctx := cmd.Context()
 			var deadline <-chan time.Time
 			if forDur > 0 {
@@ -178,6 +189,21 @@ file is reported and the last good rules stay in force.
 				for _, r := range obs.Reports {
 					if r.Err != nil {
 						a.log.Warn("collector failed", "collector", r.Name, "err", r.Err)
+					}
+				}
+				for i := range obs.Workloads {
+					w := &obs.Workloads[i]
+					if said[w.ID] {
+						continue
+					}
+					if why := guard.ExcludedWorkload(w); why != "" {
+						said[w.ID] = true
+						x := engine.Exclusion{Workload: w.ID, Name: w.Name, Reason: why}
+						if asJSON {
+							a.log.Info("excluded", "workload", x.Workload, "name", x.Name, "reason", "never touched: "+x.Reason)
+						} else {
+							fmt.Fprintln(a.stdout, exclusionLine(x))
+						}
 					}
 				}
 				if asJSON {
@@ -306,13 +332,20 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 	if err != nil {
 		return err
 	}
-	ancestors, err := workload.Ancestors(a.roots, os.Getpid())
+	window := fl.window
+	if window <= 0 {
+		window = fl.interval
+	}
+	obsv, sampler, err := a.newObserver(fl.sel, window, fl.tel)
 	if err != nil {
-		// Not fatal: the protection is a courtesy; say so and go on.
-		a.log.Warn("cannot list the processes that started sculpt; they are not protected", "err", err)
+		return err
+	}
+	defer a.closeObserver(sampler)
+	if m := a.loadDNAModel(fl.model); m != nil {
+		obsv.SetModel(m)
 	}
 	eng := engine.New(engine.Options{Mode: fl.mode, HAL: be, Topology: topo, Rules: rules, Config: cfg, Audit: auditW,
-		Self: os.Getpid(), Ancestors: ancestors})
+		Self: os.Getpid(), Ancestors: sampler.ancestors})
 	if fl.mode == engine.ModeApply && !fl.keep {
 		defer func() {
 			// The run's context may be cancelled (a signal): revert anyway.
@@ -334,18 +367,6 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 			}
 			a.log.Info("reverted every change on exit", "restored", restored, "entries", len(steps))
 		}()
-	}
-	window := fl.window
-	if window <= 0 {
-		window = fl.interval
-	}
-	obsv, sampler, err := a.newObserver(fl.sel, window, fl.tel)
-	if err != nil {
-		return err
-	}
-	defer a.closeObserver(sampler)
-	if m := a.loadDNAModel(fl.model); m != nil {
-		obsv.SetModel(m)
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -80,3 +80,26 @@ func TestRunRecoversJournalAtStart(t *testing.T) {
 		t.Errorf("recovery report went to stdout, mixed with JSON lines: %q", out)
 	}
 }
+
+// truncID keeps the part of an ID that tells it from its neighbours.
+func TestTruncID(t *testing.T) {
+	for _, c := range []struct {
+		id   string
+		n    int
+		want string
+	}{
+		{"cg:/batch", 32, "cg:/batch"},
+		{"cg:/process_api/cca032aa2000d755d7498014716ebf4c", 32, "cg:/process_api/cca032aa2000d75…"},
+		{"cg:/a/very/long/path/of/cgroups/to/jobs/job1", 20, "cg:…/to/jobs/job1"},
+		{"tree:4123456@18446744073709", 16, "tree:4123456@18…"},
+		{"unit:crio-conmon-cccc9c1b0d4e5f60718293a4b5c6d7e8.scope", 24, "unit:crio-conmon-cccc9c…"},
+	} {
+		got := truncID(c.id, c.n)
+		if got != c.want {
+			t.Errorf("truncID(%q, %d) = %q, want %q", c.id, c.n, got, c.want)
+		}
+		if n := len([]rune(got)); n > c.n {
+			t.Errorf("truncID(%q, %d) = %q is %d characters long", c.id, c.n, got, n)
+		}
+	}
+}

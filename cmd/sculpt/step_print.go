@@ -38,6 +38,9 @@ func (p *stepPrinter) print(t time.Time, st *engine.Step) {
 	if p.mode == engine.ModeApply {
 		verb = "applied"
 	}
+	for _, x := range st.Excluded {
+		fmt.Fprintf(&b, "  %s\n", exclusionLine(x))
+	}
 	planned := map[string]bool{}
 	unchanged := 0
 	for _, d := range st.Plan.Decisions {

@@ -92,7 +92,7 @@ func New(opts Options) *Engine {
 	if e.agent == nil {
 		e.agent = NopAgent{}
 	}
-	e.guard.ancestors = opts.Ancestors
+	e.guard.SetAncestors(opts.Ancestors)
 	if opts.Topology != nil {
 		e.machine = MachineOf(*opts.Topology)
 	}
@@ -164,10 +164,13 @@ func jsonAction(a hal.Action) *hal.JSONAction {
 
 // Step is one interval's result.
 type Step struct {
-	Tick     int               `json:"tick"`
-	Plan     Plan              `json:"plan"`
-	Applied  []AppliedAction   `json:"applied,omitempty"`
-	Refused  []Refusal         `json:"refused,omitempty"`
+	Tick    int             `json:"tick"`
+	Plan    Plan            `json:"plan"`
+	Applied []AppliedAction `json:"applied,omitempty"`
+	Refused []Refusal       `json:"refused,omitempty"`
+	// Excluded are the workloads the guard never touches, each listed in
+	// the first step that sees it.
+	Excluded []Exclusion       `json:"excluded,omitempty"`
 	Undone   []AppliedAction   `json:"undone,omitempty"`
 	Rewards  map[string]Reward `json:"rewards,omitempty"`
 	Warnings []string          `json:"warnings,omitempty"`
@@ -205,17 +208,10 @@ func (e *Engine) Step(ctx context.Context, obs *Observation) (*Step, error) {
 			continue
 		}
 		seen[d.ID] = true
-		comms := make([]string, len(w.Procs))
-		for i, p := range w.Procs {
-			comms[i] = p.Comm
-		}
-		cgs := []string{w.Cgroups.V2}
-		for _, p := range w.Cgroups.V1 {
-			cgs = append(cgs, p)
-		}
-		if why := e.guard.Excluded(d.ID, d.Name, d.PIDs, comms, cgs); why != "" {
+		if why := e.guard.ExcludedWorkload(w); why != "" {
 			if !e.excluded[d.ID] {
 				e.excluded[d.ID] = true
+				st.Excluded = append(st.Excluded, Exclusion{Workload: d.ID, Name: d.Name, Reason: why})
 				e.audit(AuditRecord{Event: "excluded", Workload: d.ID, Name: d.Name, Reason: "never touched: " + why})
 			}
 			continue

@@ -372,6 +372,30 @@ func TestEngineNeverTouchesItsAncestors(t *testing.T) {
 	}
 }
 
+// Each excluded workload is said once, in the first step that sees it,
+// with the reason and the setting that excludes it; a workload the guard
+// may touch is not listed.
+func TestEngineSaysExclusionsOnce(t *testing.T) {
+	f := newFakeHAL(40, 20)
+	cfg := DefaultConfig()
+	cfg.Protected.Names = []string{"sshd*"}
+	e := New(Options{Mode: ModeAdvise, HAL: f, Topology: vm2(), Rules: dedicatedRules(t), Config: cfg, Self: 999999, Ancestors: []int{40}})
+	o := obsOf(wl{"bash", 40, hogGenes}, wl{"hog", 20, hogGenes})
+	st := step(t, e, o)
+	want := []Exclusion{{Workload: "bash", Name: "bash", Reason: "holds PID 40 (bash), which started sculpt (your shell, terminal or supervisor): protected.ancestors"}}
+	if !slices.Equal(st.Excluded, want) {
+		t.Errorf("first step excluded %+v, want %+v", st.Excluded, want)
+	}
+	if st := step(t, e, o); len(st.Excluded) != 0 {
+		t.Errorf("second step excluded %+v again, want it said once", st.Excluded)
+	}
+	o = obsOf(wl{"bash", 40, hogGenes}, wl{"hog", 20, hogGenes}, wl{"sshd-session", 50, idle})
+	st = step(t, e, o)
+	if len(st.Excluded) != 1 || st.Excluded[0].Workload != "sshd-session" || !strings.Contains(st.Excluded[0].Reason, "protected.names") {
+		t.Errorf("a new protected workload: excluded %+v, want sshd-session by protected.names", st.Excluded)
+	}
+}
+
 // An arrangement in force is let go only after Release intervals with no
 // match; a different wish takes over after Hysteresis.
 func TestGuardReleaseIsSlowerThanHysteresis(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"sculpt/internal/hal"
+	"sculpt/internal/workload"
 )
 
 // Guard keeps the engine safe: it never lets an action touch PID 1, kernel
@@ -54,45 +55,81 @@ func (g *Guard) state(id string) *guardState {
 	return s
 }
 
-// Excluded says why a workload may never be touched ("" when it may).
+// Excluded says why a workload may never be touched ("" when it may),
+// naming the setting (protected.*, docs/config.md) that excludes it.
+// comms, when given, is parallel to pids.
 func (g *Guard) Excluded(id, name string, pids []int, comms []string, cgroups []string) string {
-	for _, p := range pids {
+	procName := func(i int) string {
+		if i < len(comms) && comms[i] != "" {
+			return fmt.Sprintf("PID %d (%s)", pids[i], comms[i])
+		}
+		return fmt.Sprintf("PID %d", pids[i])
+	}
+	for i, p := range pids {
 		switch {
 		case p == 1:
-			return "holds PID 1"
+			return "holds PID 1, the init process"
 		case p == 2:
 			return "holds kthreadd"
 		case p == g.self:
 			return "is sculpt itself"
 		case g.cfg.Protected.Ancestors && slices.Contains(g.ancestors, p):
-			return fmt.Sprintf("holds PID %d, which started sculpt (its shell, terminal or supervisor)", p)
+			return fmt.Sprintf("holds %s, which started sculpt (your shell, terminal or supervisor): protected.ancestors", procName(i))
 		case slices.Contains(g.cfg.Protected.PIDs, p):
-			return fmt.Sprintf("holds protected PID %d", p)
+			return fmt.Sprintf("holds protected %s: protected.pids", procName(i))
 		}
 	}
 	for _, pat := range g.cfg.Protected.Workloads {
 		if ok, _ := path.Match(pat, id); ok {
-			return fmt.Sprintf("matches protected workload %q", pat)
+			return fmt.Sprintf("matches protected workload %q: protected.workloads", pat)
 		}
 	}
 	for _, pat := range g.cfg.Protected.Names {
 		if ok, _ := path.Match(pat, name); ok {
-			return fmt.Sprintf("matches protected name %q", pat)
+			return fmt.Sprintf("matches protected name %q: protected.names", pat)
 		}
 		for _, c := range comms {
 			if ok, _ := path.Match(pat, c); ok {
-				return fmt.Sprintf("process %s matches protected name %q", c, pat)
+				return fmt.Sprintf("process %s matches protected name %q: protected.names", c, pat)
 			}
 		}
 	}
 	for _, pre := range g.cfg.Protected.Cgroups {
 		for _, cg := range cgroups {
 			if cg == pre || strings.HasPrefix(cg, strings.TrimSuffix(pre, "/")+"/") {
-				return fmt.Sprintf("is in protected cgroup %s", pre)
+				return fmt.Sprintf("is in protected cgroup %s: protected.cgroups", pre)
 			}
 		}
 	}
 	return ""
+}
+
+// ExcludedWorkload is Excluded for a discovered workload.
+func (g *Guard) ExcludedWorkload(w *workload.Workload) string {
+	pids := make([]int, len(w.Procs))
+	comms := make([]string, len(w.Procs))
+	for i, p := range w.Procs {
+		pids[i], comms[i] = p.PID, p.Comm
+	}
+	cgs := make([]string, 0, 1+len(w.Cgroups.V1))
+	if w.Cgroups.V2 != "" {
+		cgs = append(cgs, w.Cgroups.V2)
+	}
+	for _, p := range w.Cgroups.V1 {
+		cgs = append(cgs, p)
+	}
+	return g.Excluded(w.ID, w.Name, pids, comms, cgs)
+}
+
+// SetAncestors sets the PIDs of the processes that started sculpt,
+// protected when Config.Protected.Ancestors is set.
+func (g *Guard) SetAncestors(pids []int) { g.ancestors = slices.Clone(pids) }
+
+// Exclusion is a workload the guard never touches, and why.
+type Exclusion struct {
+	Workload string `json:"workload"`
+	Name     string `json:"name"`
+	Reason   string `json:"reason"`
 }
 
 func matchSignature(m *Match) string {

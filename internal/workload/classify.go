@@ -15,6 +15,8 @@ type cgInfo struct {
 	id   string // workload ID for container, unit and cgroup kinds
 	name string
 	pod  string
+	// login is set for a systemd login session's scope (session-N.scope).
+	login bool
 	// mark is the container ID or unit name: each hierarchy's path is cut
 	// after the element that holds it to give the workload's cgroup.
 	mark string
@@ -95,6 +97,7 @@ func (ci *cgInfo) classify() {
 		if u := unitName(p); u != "" {
 			ci.kind, ci.mark = KindUnit, u
 			ci.id, ci.name = "unit:"+u, u
+			ci.login = strings.HasPrefix(u, "session-") && strings.HasSuffix(u, ".scope")
 			return
 		}
 	}
@@ -114,7 +117,17 @@ func (ci *cgInfo) classify() {
 
 func (ci *cgInfo) setCgroup(p string) {
 	ci.kind = KindCgroup
-	ci.id, ci.name = "cg:"+p, lastElem(p)
+	ci.id, ci.name = "cg:"+p, shortHex(lastElem(p))
+}
+
+// shortHex shortens a name that is a long hex hash (16 digits or more) to
+// its first 8 digits, which tell it apart from its neighbours; any other
+// name is returned whole.
+func shortHex(name string) string {
+	if len(name) >= 16 && isHex(strings.ToLower(name)) {
+		return name[:8]
+	}
+	return name
 }
 
 // containerID finds a container ID, 64 hex digits, in a cgroup path: a whole

@@ -33,6 +33,11 @@ type Options struct {
 	// Protected PIDs are discovered like any other process, but Protected
 	// reports the workloads that hold them, so that nothing acts on them.
 	Protected []int
+	// Ancestors are the processes that started sculpt (see Ancestors): its
+	// shell, terminal multiplexer, ssh session. The cgroup (or root-cgroup
+	// process tree) holding one is a session, split into the trees of the
+	// programs started from it; docs/workloads.md says how.
+	Ancestors []int
 	// RefreshEvery is how many Discover calls pass between rereads of a
 	// known process's /proc/PID/stat and /proc/PID/cgroup: 0 means
 	// DefaultRefreshEvery, 1 rereads both every call. A process is known
@@ -65,6 +70,7 @@ type Discoverer struct {
 	roots host.Roots
 	self  int
 	prot  []int
+	anc   []int
 
 	mu       sync.Mutex
 	reader   procReader
@@ -81,6 +87,8 @@ type Discoverer struct {
 	ents     []pidEnt
 	known    map[int]*known
 	stack    []int32 // selectPID's walk, reused
+	infra    []bool  // groupAll: index -> a session's infrastructure
+	sessions map[string]bool
 }
 
 // known is a process seen by an earlier Discover, with what was read of it.
@@ -98,6 +106,7 @@ type known struct {
 type proc struct {
 	Proc
 	ppid     int
+	shell    bool    // an interactive shell: a session leader with a controlling terminal
 	cg       *cgInfo // nil when excluded
 	excluded bool    // a kernel thread or sculpt itself
 	id       string  // treeID(Proc), built on first use and kept while known
@@ -113,6 +122,7 @@ func NewDiscoverer(roots host.Roots, opts Options) *Discoverer {
 		roots:   roots,
 		self:    self,
 		prot:    slices.Clone(opts.Protected),
+		anc:     slices.Clone(opts.Ancestors),
 		index:   make(map[int]int32),
 		cgCache: make(map[string]*cgInfo),
 		comms:   make(map[string]string),
@@ -426,6 +436,7 @@ func (d *Discoverer) readStat(pid int) (proc, error) {
 	}
 	p.Proc = Proc{PID: pid, StartTime: st.start, Comm: comm}
 	p.ppid = st.ppid
+	p.shell = st.sid == pid && st.tty != 0
 	if st.flags&pfKthread != 0 || pid == 2 || st.ppid == 2 || pid == d.self {
 		p.excluded = true
 	}
@@ -536,10 +547,12 @@ func treeID(p Proc) string {
 // groupAll groups every unclaimed process by the rules in docs/workloads.md.
 func (d *Discoverer) groupAll() []Workload {
 	type group struct {
-		w    Workload
-		mark string
-		cgs  []*cgInfo
+		w      Workload
+		mark   string
+		cgs    []*cgInfo
+		oldest int32 // index of its oldest process
 	}
+	d.markSessions()
 	groups := make(map[string]*group)
 	var order []*group
 	for i := range d.procs {
@@ -549,15 +562,22 @@ func (d *Discoverer) groupAll() []Workload {
 		}
 		ci := p.cg
 		id, name, kind := ci.id, ci.name, ci.kind
-		if kind == "" {
+		switch {
+		case kind == "":
+			r := d.treeRoot(int32(i))
+			id, name, kind = d.treeIDOf(r), d.procs[r].Comm, KindTree
+		case d.sessions[ci.id] && !d.infra[i]:
 			r := d.treeRoot(int32(i))
 			id, name, kind = d.treeIDOf(r), d.procs[r].Comm, KindTree
 		}
 		g := groups[id]
 		if g == nil {
-			g = &group{w: Workload{ID: id, Name: name, Kind: kind, Pod: ci.pod}, mark: ci.mark}
+			g = &group{w: Workload{ID: id, Name: name, Kind: kind, Pod: ci.pod}, mark: ci.mark, oldest: int32(i)}
 			groups[id] = g
 			order = append(order, g)
+		}
+		if o := &d.procs[g.oldest]; p.StartTime < o.StartTime || (p.StartTime == o.StartTime && p.PID < o.PID) {
+			g.oldest = int32(i)
 		}
 		d.claimed[i] = true
 		g.w.Procs = append(g.w.Procs, p.Proc)
@@ -572,23 +592,77 @@ func (d *Discoverer) groupAll() []Workload {
 		} else {
 			g.w.Cgroups = cgroupsOf(g.cgs, g.mark)
 		}
+		if g.w.Kind == KindCgroup || g.w.Kind == KindContainer {
+			g.w.Name = d.procs[g.oldest].Comm + " (" + g.w.Name + ")"
+		}
 		out[i] = g.w
 	}
 	return out
 }
 
-// treeRoot walks up from the process at index i through its ancestors in the
-// root cgroup and returns the index of the one that is a child of PID 1 or 0
-// (or, when the chain leaves the root cgroup or meets an excluded or
-// vanished process, the last one in it).
+// markSessions finds the sessions among the unclaimed processes and their
+// infrastructure (docs/workloads.md, "Sessions"). A process is a seed when
+// it is one of sculpt's ancestors or an interactive shell; the seed and its
+// ancestors in the same cgroup are the session's infrastructure
+// (d.infra), and a seed's cgroup, unless it is a container's, is a session
+// (d.sessions, by workload ID; the root cgroup always splits at its
+// infrastructure). A systemd login scope (session-N.scope) is a session
+// whether or not a seed is found in it.
+func (d *Discoverer) markSessions() {
+	d.infra = slices.Grow(d.infra[:0], len(d.procs))[:len(d.procs)]
+	clear(d.infra)
+	if d.sessions == nil {
+		d.sessions = make(map[string]bool)
+	}
+	clear(d.sessions)
+	for i := range d.procs {
+		p := &d.procs[i]
+		if p.excluded || d.claimed[i] {
+			continue
+		}
+		if p.cg.login {
+			d.sessions[p.cg.id] = true
+		}
+		if !p.shell && !slices.Contains(d.anc, p.PID) {
+			continue
+		}
+		if p.cg.kind == KindContainer {
+			continue
+		}
+		if p.cg.kind != "" {
+			d.sessions[p.cg.id] = true
+		}
+		for j := int32(i); !d.infra[j]; {
+			d.infra[j] = true
+			k, ok := d.index[d.procs[j].ppid]
+			if !ok || d.procs[j].ppid <= 1 || d.procs[k].excluded || !sameGroup(d.procs[k].cg, p.cg) {
+				break
+			}
+			j = k
+		}
+	}
+}
+
+// sameGroup reports whether two processes' cgroups give the same workload
+// (both in the root cgroup, or the same container, unit or cgroup).
+func sameGroup(a, b *cgInfo) bool {
+	return a == b || (a.kind == b.kind && a.id == b.id)
+}
+
+// treeRoot walks up from the process at index i through its ancestors in
+// the same group (the root cgroup, or a session cgroup) and returns the
+// index of the one that is a child of PID 1 or 0, or, when the chain leaves
+// the group or meets an excluded or vanished process or, from outside a
+// session's infrastructure, the infrastructure, the last one in it.
 func (d *Discoverer) treeRoot(i int32) int32 {
+	infra := d.infra[i]
 	for {
 		pp := d.procs[i].ppid
 		if pp <= 1 {
 			return i
 		}
 		j, ok := d.index[pp]
-		if !ok || d.procs[j].excluded || d.procs[j].cg.kind != "" {
+		if !ok || d.procs[j].excluded || !sameGroup(d.procs[j].cg, d.procs[i].cg) || d.infra[j] != infra {
 			return i
 		}
 		i = j

@@ -20,6 +20,8 @@ type fproc struct {
 	comm      string
 	kthread   bool
 	start     uint64
+	sid       int    // session ID (field 6); 0 means pid: a session leader
+	tty       int    // controlling terminal (field 7); 0 none
 	cgroup    string // contents of /proc/PID/cgroup; "" writes no file (the process exited)
 	stat      string // raw /proc/PID/stat, overriding the generated one
 }
@@ -29,9 +31,13 @@ func statLine(p fproc) string {
 	if p.kthread {
 		flags |= pfKthread
 	}
+	sid := p.sid
+	if sid == 0 {
+		sid = p.pid
+	}
 	// Fields 1-22 as in proc(5), then the rest of a real line.
-	return fmt.Sprintf("%d (%s) S %d %d %d 0 -1 %d 10 0 0 0 5 3 0 0 20 0 1 0 %d 1000 100 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n",
-		p.pid, p.comm, p.ppid, p.pid, p.pid, flags, p.start)
+	return fmt.Sprintf("%d (%s) S %d %d %d %d -1 %d 10 0 0 0 5 3 0 0 20 0 1 0 %d 1000 100 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n",
+		p.pid, p.comm, p.ppid, p.pid, sid, p.tty, flags, p.start)
 }
 
 // writeProcs writes a fake /proc under dir.
@@ -116,7 +122,9 @@ func hybridHost() []fproc {
 		{pid: 321, ppid: 1, comm: "conmon", start: 72, cgroup: all("/system.slice/crio-conmon-" + idCrio + ".scope")},
 		// systemd units known only from the named v1 hierarchy.
 		{pid: 400, ppid: 1, comm: "sshd", start: 80, cgroup: hybrid("/", "/system.slice/ssh.service", "/", "/")},
-		{pid: 410, ppid: 400, comm: "bash", start: 81, cgroup: all("/user.slice/user-0.slice/session-3.scope")},
+		// a login session: its shell, and a program started from it.
+		{pid: 410, ppid: 400, comm: "bash", start: 81, tty: 34816, cgroup: all("/user.slice/user-0.slice/session-3.scope")},
+		{pid: 411, ppid: 410, comm: "vim", start: 82, sid: 410, cgroup: all("/user.slice/user-0.slice/session-3.scope")},
 		// a plain cgroup in v1 controllers only.
 		{pid: 500, ppid: 1, comm: "batch", start: 90, cgroup: hybrid("/", "/", "/batch/job1", "/batch")},
 		{pid: 501, ppid: 500, comm: "batch", start: 91, cgroup: hybrid("/", "/", "/batch/job1", "/batch/sub")},
@@ -165,12 +173,13 @@ func TestDiscoverHybridGrouping(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		`cg:/batch/job1 cgroup "job1" [500 501]`,
-		`ctr:3f2a9c1b0d4e container "3f2a9c1b0d4e" [200 201]`,
-		`ctr:aaaa9c1b0d4e container "aaaa9c1b0d4e" [300] pod=` + podSD,
-		`ctr:bbbb9c1b0d4e container "bbbb9c1b0d4e" [310] pod=` + podFS,
-		`ctr:cccc9c1b0d4e container "cccc9c1b0d4e" [320] pod=` + podSD,
+		`cg:/batch/job1 cgroup "batch (job1)" [500 501]`,
+		`ctr:3f2a9c1b0d4e container "nginx (3f2a9c1b0d4e)" [200 201]`,
+		`ctr:aaaa9c1b0d4e container "redis (aaaa9c1b0d4e)" [300] pod=` + podSD,
+		`ctr:bbbb9c1b0d4e container "java (bbbb9c1b0d4e)" [310] pod=` + podFS,
+		`ctr:cccc9c1b0d4e container "pause (cccc9c1b0d4e)" [320] pod=` + podSD,
 		`tree:1000@130 tree "a b) (c" [1000]`,
+		`tree:411@82 tree "vim" [411]`,
 		`tree:600@100 tree "bash" [600 601 602]`,
 		`tree:610@103 tree "agetty" [610]`,
 		`tree:701@111 tree "helper" [701]`,
@@ -235,8 +244,8 @@ func TestDiscoverV1AndV2OnlyLayouts(t *testing.T) {
 				{pid: 40, ppid: 1, comm: "sh", start: 5, cgroup: v1only("/", "/", "/")},
 			},
 			want: []string{
-				`cg:/jobs/a cgroup "a" [20]`,
-				`ctr:3f2a9c1b0d4e container "3f2a9c1b0d4e" [30]`,
+				`cg:/jobs/a cgroup "job (a)" [20]`,
+				`ctr:3f2a9c1b0d4e container "ctr (3f2a9c1b0d4e)" [30]`,
 				`tree:40@5 tree "sh" [40]`,
 				`unit:init.scope unit "init.scope" [1]`,
 				`unit:nginx.service unit "nginx.service" [10]`,
@@ -254,8 +263,8 @@ func TestDiscoverV1AndV2OnlyLayouts(t *testing.T) {
 				{pid: 41, ppid: 40, comm: "sleep", start: 7, cgroup: v2only("/")},
 			},
 			want: []string{
-				`cg:/jobs/a cgroup "a" [20]`,
-				`ctr:3f2a9c1b0d4e container "3f2a9c1b0d4e" [30]`,
+				`cg:/jobs/a cgroup "job (a)" [20]`,
+				`ctr:3f2a9c1b0d4e container "ctr (3f2a9c1b0d4e)" [30]`,
 				`tree:40@6 tree "sh" [40 41]`,
 				`unit:init.scope unit "init.scope" [1]`,
 				`unit:nginx.service unit "nginx.service" [10 11]`,
@@ -379,8 +388,8 @@ func TestDiscoverPIDs(t *testing.T) {
 	if seen[500] != "tree:500@90" || seen[501] != "tree:500@90" || slices.Contains(ids, "cg:/batch/job1") {
 		t.Errorf("PIDs [500] + All: %v", summary(ws))
 	}
-	if len(seen) != 18 {
-		t.Errorf("%d processes in workloads, want 18 (23 minus 2 kernel threads, sculpt, a malformed stat and a gone one)", len(seen))
+	if len(seen) != 19 {
+		t.Errorf("%d processes in workloads, want 19 (24 minus 2 kernel threads, sculpt, a malformed stat and a gone one)", len(seen))
 	}
 }
 

@@ -12,8 +12,23 @@ func TestParseStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.pid != 1234 || string(s.comm) != "nginx: worker" || s.state != 'S' || s.ppid != 1200 || s.flags != 4194624 || s.start != 567890 {
+	if s.pid != 1234 || string(s.comm) != "nginx: worker" || s.state != 'S' || s.ppid != 1200 || s.sid != 1200 || s.tty != 0 || s.flags != 4194624 || s.start != 567890 {
 		t.Errorf("parseStat = %+v", s)
+	}
+
+	// An interactive shell: a session leader with a terminal (pts/0).
+	s, err = parseStat([]byte(statLine(fproc{pid: 9, ppid: 8, comm: "bash", start: 3, tty: 34816})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.sid != 9 || s.tty != 34816 {
+		t.Errorf("shell: session %d tty %d, want 9 and 34816", s.sid, s.tty)
+	}
+
+	// An exiting process shows session -1: no session, not an error.
+	s, err = parseStat([]byte("12 (x) Z 1 -1 -1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5"))
+	if err != nil || s.sid != 0 || s.start != 5 {
+		t.Errorf("exiting process: %+v, %v; want session 0 and no error", s, err)
 	}
 
 	kthread := "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0"
@@ -40,6 +55,7 @@ func TestParseStat(t *testing.T) {
 		"(x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5",
 		"12 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0",     // 21 fields
 		"12 (x) S one 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5", // ppid
+		"12 (x) S 1 1 s 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5",   // session
 		"12 (x) S 1 1 1 0 -1 0x10 0 0 0 0 0 0 0 0 20 0 1 0 5",
 		"12 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 -5",
 		"12 (x) SS 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5",

@@ -19,6 +19,8 @@ type procStat struct {
 	comm  []byte // aliases the read buffer
 	state byte
 	ppid  int
+	sid   int    // field 6, the session ID
+	tty   uint64 // field 7, the controlling terminal (0: none)
 	flags uint64
 	start uint64 // field 22, clock ticks since boot
 }
@@ -65,6 +67,21 @@ func parseStat(b []byte) (procStat, error) {
 				return s, fmt.Errorf("ppid field: %w", err)
 			}
 			s.ppid = int(v)
+		case 6, 7:
+			// Both are printed signed: a process that is exiting shows
+			// session -1, and a negative value names no session or
+			// terminal.
+			if len(tok) > 0 && tok[0] != '-' {
+				v, err := atou(tok)
+				if err != nil {
+					return s, fmt.Errorf("field %d: %w", field, err)
+				}
+				if field == 6 {
+					s.sid = int(v)
+				} else {
+					s.tty = v
+				}
+			}
 		case 9:
 			v, err := atou(tok)
 			if err != nil {

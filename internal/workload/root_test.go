@@ -325,7 +325,7 @@ func TestRealV1Cgroup(t *testing.T) {
 	if (own.hasV2 && own.v2 != "/") || sdPath(own) != "/" {
 		t.Skipf("pid %d is placed by its v2 or systemd cgroup (%s): cpu cgroup grouping not testable here", pid, got.ID)
 	}
-	if got.ID != wantID || got.Kind != KindCgroup || got.Name != name || !slices.Equal(got.PIDs(), []int{pid}) {
+	if got.ID != wantID || got.Kind != KindCgroup || got.Name != filepath.Base(os.Args[0])+" ("+name+")" || !slices.Equal(got.PIDs(), []int{pid}) {
 		t.Errorf("All: pid %d in %s %s %q %v, want %s cgroup %q [%d]", pid, got.ID, got.Kind, got.Name, got.PIDs(), wantID, name, pid)
 	}
 }
@@ -403,7 +403,7 @@ func TestFixtureVanishedBetweenReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := summary(ws); !slices.Equal(got, []string{`cg:/x cgroup "x" [10]`}) || len(d.Skipped()) != 0 {
+	if got := summary(ws); !slices.Equal(got, []string{`cg:/x cgroup "a (x)" [10]`}) || len(d.Skipped()) != 0 {
 		t.Errorf("workloads %v skipped %v, want only cg:/x and nothing skipped", got, d.Skipped())
 	}
 }
