@@ -62,6 +62,13 @@ type EBPFOptions struct {
 	MaxChannels int
 	// NoPeers leaves Sample.Peers alone (counters only).
 	NoPeers bool
+	// MaxServers sizes the per-process map of requests served and their
+	// latency histogram (LRU, ~730 bytes an entry). Default 4096.
+	MaxServers int
+	// MaxReqSockets sizes the map of sockets with a request in flight or a
+	// known role (LRU; a TCP socket's entry goes when it closes). Default
+	// 65536.
+	MaxReqSockets int
 }
 
 // EBPFStats describes the collector's last Collect.
@@ -69,6 +76,7 @@ type EBPFStats struct {
 	Procs    int      // entries read from the per-process map
 	Channels int      // entries read from the channel map
 	Edges    int      // process pairs that exchanged bytes in the interval
+	Servers  int      // entries read from the request map (processes that served requests)
 	Hooks    []string // kernel functions and tracepoints attached
 	Missing  []string // optional hooks that could not be attached, with the reason
 }
