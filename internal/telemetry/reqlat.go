@@ -29,9 +29,9 @@ func ReqLatBucketBounds(b int) (lo, hi float64) {
 		return 0, math.Ldexp(1, reqLatMinShift) / 1e9
 	}
 	oct, sub := (b-1)/4, (b-1)%4
-	base := math.Ldexp(1, reqLatMinShift+oct) / 1e9
-	lo = base * float64(4+sub) / 4
-	hi = base * float64(5+sub) / 4
+	base := math.Ldexp(1, reqLatMinShift+oct-2) // a quarter octave, ns
+	lo = base * float64(4+sub) / 1e9
+	hi = base * float64(5+sub) / 1e9
 	if b >= ReqLatBuckets-1 {
 		hi = math.Inf(1)
 	}
