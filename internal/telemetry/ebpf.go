@@ -99,6 +99,12 @@ type EBPFOverhead struct {
 	// a 1-byte write then read on a pipe, per system call (the costliest
 	// path: fd lookup, pending note, sys_exit, channel update).
 	PipeNsOff, PipeNsOn, PipeNsAdded float64
+	// a 64-byte request and 64-byte reply over loopback TCP between two
+	// threads of this process, per round trip, in process CPU time: adds
+	// the request hooks (arrival on each end, the reply's send) to the
+	// socket-byte accounting.
+	Requests                      int
+	ReqNsOff, ReqNsOn, ReqNsAdded float64
 	// Collect with the per-process map holding Workloads processes and the
 	// channel map 2 entries per process (a pipe each: a writer and a reader).
 	Workloads, Channels int
