@@ -20,7 +20,8 @@ func newBenchEBPFCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ebpf",
 		Short: "Cost of the eBPF collector: added ns per system call, CPU of reading its maps for N workloads",
-		Long: `Times a tight loop of getppid and of 1-byte pipe write+read without the eBPF
+		Long: `Times a tight loop of getppid, of 1-byte pipe write+read and of 64-byte request/reply
+round trips over loopback TCP (two threads, process CPU time) without the eBPF
 collector, with it attached, and without it again, in interleaved rounds (thread CPU
 time, so other tenants' load does not count), then the CPU time of one Collect with
 the collector's maps holding --workloads processes. Figures are medians over the
@@ -60,6 +61,7 @@ func writeEBPFBenchTable(w io.Writer, r telemetry.EBPFOverhead) error {
 	}
 	row("getppid", r.GetppidNsOff, r.GetppidNsOn, r.GetppidNsAdded)
 	row("pipe write/read (per call)", r.PipeNsOff, r.PipeNsOn, r.PipeNsAdded)
+	row("loopback TCP request+reply (per round trip, process CPU)", r.ReqNsOff, r.ReqNsOn, r.ReqNsAdded)
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -210,3 +210,59 @@ func TestEBPFGenes(t *testing.T) {
 		}
 	}
 }
+
+// reqFrame is a frame whose server answered n requests per latency given
+// (seconds), each in its histogram bucket.
+func reqFrame(i int, lat map[float64]float64) telemetry.Frame {
+	set := map[telemetry.Metric]float64{telemetry.ReqServed: 0, telemetry.ReqLatencySec: 0}
+	for b := 0; b < telemetry.ReqLatBuckets; b++ {
+		set[telemetry.ReqLatBucket0+telemetry.Metric(b)] = 0
+	}
+	for s, n := range lat {
+		for b := 0; b < telemetry.ReqLatBuckets; b++ {
+			if lo, hi := telemetry.ReqLatBucketBounds(b); s >= lo && s < hi {
+				set[telemetry.ReqLatBucket0+telemetry.Metric(b)] += n
+			}
+		}
+		set[telemetry.ReqServed] += n
+		set[telemetry.ReqLatencySec] += n * s
+	}
+	return frame("w", time.Unix(0, 0), i, time.Second, set)
+}
+
+// TestRequestGenes: the rate and the quantiles come from the whole
+// window's histogram (a slow interval shows in p99 even when the newest
+// one is fast); an idle server has a rate of 0 and no quantiles; a
+// workload that never served has none of the three.
+func TestRequestGenes(t *testing.T) {
+	frames := []telemetry.Frame{
+		reqFrame(1, map[float64]float64{1e-3: 100}),
+		reqFrame(2, map[float64]float64{1e-3: 96, 50e-3: 4}),
+		reqFrame(3, map[float64]float64{1e-3: 100}),
+	}
+	g, _ := ComputeGenes(frames)
+	if g["req_rate"] != 100 {
+		t.Errorf("req_rate = %v, want 100 (300 requests in 3 s)", g["req_rate"])
+	}
+	if p := g["req_p50_s"]; p < 0.8e-3 || p > 1.25e-3 {
+		t.Errorf("req_p50_s = %v, want ~1ms", p)
+	}
+	if p := g["req_p99_s"]; p < 40e-3 || p > 62.5e-3 {
+		t.Errorf("req_p99_s = %v, want ~50ms (4 of 300 requests, over 1%%)", p)
+	}
+	g, _ = ComputeGenes([]telemetry.Frame{reqFrame(1, nil)})
+	if v, ok := g["req_rate"]; !ok || v != 0 {
+		t.Errorf("idle server: req_rate = %v (present %v), want 0", v, ok)
+	}
+	for _, name := range []string{"req_p50_s", "req_p99_s"} {
+		if _, ok := g[name]; ok {
+			t.Errorf("idle server: %s present without a request", name)
+		}
+	}
+	g, _ = ComputeGenes([]telemetry.Frame{frame("w", time.Unix(0, 0), 1, time.Second, map[telemetry.Metric]float64{telemetry.CPUUserSec: 1})})
+	for _, name := range []string{"req_rate", "req_p50_s", "req_p99_s"} {
+		if _, ok := g[name]; ok {
+			t.Errorf("no server: %s present", name)
+		}
+	}
+}

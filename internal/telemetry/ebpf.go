@@ -62,6 +62,13 @@ type EBPFOptions struct {
 	MaxChannels int
 	// NoPeers leaves Sample.Peers alone (counters only).
 	NoPeers bool
+	// MaxServers sizes the per-process map of requests served and their
+	// latency histogram (LRU, ~730 bytes an entry). Default 4096.
+	MaxServers int
+	// MaxReqSockets sizes the map of sockets with a request in flight or a
+	// known role (LRU; a TCP socket's entry goes when it closes). Default
+	// 65536.
+	MaxReqSockets int
 }
 
 // EBPFStats describes the collector's last Collect.
@@ -69,6 +76,7 @@ type EBPFStats struct {
 	Procs    int      // entries read from the per-process map
 	Channels int      // entries read from the channel map
 	Edges    int      // process pairs that exchanged bytes in the interval
+	Servers  int      // entries read from the request map (processes that served requests)
 	Hooks    []string // kernel functions and tracepoints attached
 	Missing  []string // optional hooks that could not be attached, with the reason
 }
@@ -91,6 +99,12 @@ type EBPFOverhead struct {
 	// a 1-byte write then read on a pipe, per system call (the costliest
 	// path: fd lookup, pending note, sys_exit, channel update).
 	PipeNsOff, PipeNsOn, PipeNsAdded float64
+	// a 64-byte request and 64-byte reply over loopback TCP between two
+	// threads of this process, per round trip, in process CPU time: adds
+	// the request hooks (arrival on each end, the reply's send) to the
+	// socket-byte accounting.
+	Requests                      int
+	ReqNsOff, ReqNsOn, ReqNsAdded float64
 	// Collect with the per-process map holding Workloads processes and the
 	// channel map 2 entries per process (a pipe each: a writer and a reader).
 	Workloads, Channels int

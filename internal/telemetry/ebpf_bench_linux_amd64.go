@@ -65,19 +65,32 @@ func MeasureEBPFOverhead(ctx context.Context, o EBPFBenchOptions) (EBPFOverhead,
 		}
 		return (ebpfThreadCPU() - start) * 1e9 / float64(o.Calls/2*2)
 	}
-	var gOff, gOn, gAdd, pOff, pOn, pAdd, cpu []float64
+	rt, err := newLoopbackRT()
+	if err != nil {
+		return EBPFOverhead{}, err
+	}
+	defer rt.close()
+	reqs := max(o.Calls/20, 1)
+	reqRT := func() float64 {
+		start := ebpfProcessCPU()
+		for i := 0; i < reqs && pipeErr == nil; i++ {
+			pipeErr = rt.roundTrip()
+		}
+		return (ebpfProcessCPU() - start) * 1e9 / float64(reqs)
+	}
+	var gOff, gOn, gAdd, pOff, pOn, pAdd, rOff, rOn, rAdd, cpu []float64
 	res := EBPFOverhead{Rounds: o.Rounds, Calls: o.Calls, Workloads: o.Workloads}
 	for r := 0; r < o.Rounds; r++ {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		off := func() (float64, float64) { return getppid(), pipeRT() }
-		g0, p0 := off()
+		off := func() (float64, float64, float64) { return getppid(), pipeRT(), reqRT() }
+		g0, p0, r0 := off()
 		c, err := NewEBPFCollector(EBPFOptions{})
 		if err != nil {
 			return res, err
 		}
-		g1, p1 := getppid(), pipeRT()
+		g1, p1, r1 := getppid(), pipeRT(), reqRT()
 		sec, chans, err := c.benchCollect(ctx, o.Workloads, o.Collects)
 		// A link left attached would inflate the next "off" measurement.
 		if err := errors.Join(err, c.Close()); err != nil {
@@ -85,7 +98,7 @@ func MeasureEBPFOverhead(ctx context.Context, o EBPFBenchOptions) (EBPFOverhead,
 		}
 		// The second "off" measurement brackets the "on" one, so drift
 		// (other tenants of the machine) cancels in the difference.
-		g2, p2 := off()
+		g2, p2, r2 := off()
 		if pipeErr != nil {
 			return res, pipeErr
 		}
@@ -95,11 +108,16 @@ func MeasureEBPFOverhead(ctx context.Context, o EBPFBenchOptions) (EBPFOverhead,
 		pOn = append(pOn, p1)
 		gAdd = append(gAdd, g1-(g0+g2)/2)
 		pAdd = append(pAdd, p1-(p0+p2)/2)
+		rOff = append(rOff, (r0+r2)/2)
+		rOn = append(rOn, r1)
+		rAdd = append(rAdd, r1-(r0+r2)/2)
 		cpu = append(cpu, sec)
 		res.Channels = chans
 	}
 	res.GetppidNsOff, res.GetppidNsOn, res.GetppidNsAdded = ebpfMedian(gOff), ebpfMedian(gOn), ebpfMedian(gAdd)
 	res.PipeNsOff, res.PipeNsOn, res.PipeNsAdded = ebpfMedian(pOff), ebpfMedian(pOn), ebpfMedian(pAdd)
+	res.ReqNsOff, res.ReqNsOn, res.ReqNsAdded = ebpfMedian(rOff), ebpfMedian(rOn), ebpfMedian(rAdd)
+	res.Requests = reqs
 	res.CollectCPUSec = ebpfMedian(cpu)
 	res.CoreFracAt1s = res.CollectCPUSec
 	return res, nil
@@ -143,6 +161,112 @@ func (c *EBPFCollector) benchCollect(ctx context.Context, n, collects int) (floa
 		per = append(per, ebpfThreadCPU()-before)
 	}
 	return ebpfMedian(per), c.stats.Channels, nil
+}
+
+// loopbackRT is a request/response pair over loopback TCP: the benchmark's
+// thread is the client, a locked OS thread the server answering each
+// 64-byte request with 64 bytes. Raw blocking sockets: no netpoller work in
+// the figures.
+type loopbackRT struct {
+	cli, srv, lis int
+	buf           []byte
+	done          chan error
+}
+
+func newLoopbackRT() (*loopbackRT, error) {
+	rt := &loopbackRT{cli: -1, srv: -1, lis: -1, buf: make([]byte, 64)}
+	fail := func(what string, err error) (*loopbackRT, error) {
+		rt.close()
+		return nil, fmt.Errorf("loopback request benchmark: %s: %w", what, err)
+	}
+	var err error
+	if rt.lis, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err != nil {
+		return fail("socket", err)
+	}
+	if err := unix.Bind(rt.lis, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return fail("bind 127.0.0.1:0", err)
+	}
+	if err := unix.Listen(rt.lis, 1); err != nil {
+		return fail("listen", err)
+	}
+	sa, err := unix.Getsockname(rt.lis)
+	if err != nil {
+		return fail("getsockname", err)
+	}
+	if rt.cli, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err != nil {
+		return fail("socket", err)
+	}
+	if err := unix.Connect(rt.cli, sa); err != nil {
+		return fail(fmt.Sprintf("connect to %v", sa), err)
+	}
+	if rt.srv, _, err = unix.Accept4(rt.lis, unix.SOCK_CLOEXEC); err != nil {
+		return fail("accept", err)
+	}
+	for _, fd := range []int{rt.cli, rt.srv} {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+			return fail("TCP_NODELAY", err)
+		}
+	}
+	rt.done = make(chan error, 1)
+	go func(fd int) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		b := make([]byte, 64)
+		for {
+			n, err := unix.Read(fd, b)
+			if n <= 0 || err != nil {
+				rt.done <- err
+				return
+			}
+			if _, err := unix.Write(fd, b[:n]); err != nil {
+				rt.done <- err
+				return
+			}
+		}
+	}(rt.srv)
+	return rt, nil
+}
+
+// roundTrip sends one request and reads the whole reply.
+func (rt *loopbackRT) roundTrip() error {
+	if _, err := unix.Write(rt.cli, rt.buf); err != nil {
+		return fmt.Errorf("loopback request: write: %w", err)
+	}
+	for got := 0; got < len(rt.buf); {
+		n, err := unix.Read(rt.cli, rt.buf[got:])
+		if err != nil || n == 0 {
+			return fmt.Errorf("loopback request: read: %d bytes, %w", n, err)
+		}
+		got += n
+	}
+	return nil
+}
+
+// close shuts the client down (the server thread sees end of file and
+// returns) and closes every socket.
+func (rt *loopbackRT) close() {
+	if rt.cli >= 0 {
+		_ = unix.Shutdown(rt.cli, unix.SHUT_WR)
+		if rt.done != nil {
+			<-rt.done
+		}
+		_ = unix.Close(rt.cli)
+	}
+	for _, fd := range []int{rt.srv, rt.lis} {
+		if fd >= 0 {
+			_ = unix.Close(fd)
+		}
+	}
+}
+
+// ebpfProcessCPU returns the process's CPU seconds
+// (CLOCK_PROCESS_CPUTIME_ID): a request round trip runs in two threads.
+func ebpfProcessCPU() float64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return float64(ts.Nano()) / 1e9
 }
 
 // ebpfThreadCPU returns the calling thread's CPU seconds

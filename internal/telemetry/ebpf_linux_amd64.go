@@ -21,8 +21,10 @@ import (
 // EBPFCollector counts, per process, system calls by class (raw_syscalls
 // sys_enter), socket bytes by family (sock sock_send_length and
 // sock_recv_length), pipe bytes (sys_enter notes a read or write on a pipe,
-// sys_exit adds what it returned), and the bytes processes exchange over
-// pipes, unix sockets and loopback TCP. All programs are BTF-typed raw
+// sys_exit adds what it returned), the bytes processes exchange over
+// pipes, unix sockets and loopback TCP, and the requests each process
+// serves with their latency (sock sk_data_ready to sock_send_length on the
+// server's end of a TCP or unix stream connection; Linux 6.6+). All programs are BTF-typed raw
 // tracepoints (tp_btf): no kprobes, no fentry. The kernel aggregates into
 // two maps that Collect reads in batches; see docs/telemetry.md ("eBPF")
 // for the approach and its limits. Needs x86_64 Linux with BTF
@@ -36,11 +38,12 @@ type EBPFCollector struct {
 	links []link.Link
 	procs *ebpf.Map
 	chans *ebpf.Map
+	reqs  *ebpf.Map
 	ncpu  int
 	opts  EBPFOptions
 
-	haveSock, haveUnix, havePipe bool
-	hooks, missing               []string
+	haveSock, haveUnix, havePipe, haveReq bool
+	hooks, missing                        []string
 
 	tracker chanTracker
 	stats   EBPFStats
@@ -50,6 +53,8 @@ type EBPFCollector struct {
 	procVals []bpf.SculptProcStats
 	chanKeys []bpf.SculptChanKey
 	chanVals []bpf.SculptChanVal
+	reqKeys  []uint32
+	reqVals  []bpf.SculptReqHist
 }
 
 var _ Collector = (*EBPFCollector)(nil)
@@ -60,7 +65,7 @@ var _ Closer = (*EBPFCollector)(nil)
 type ebpfHook struct {
 	prog    string
 	targets []string // kernel functions or tracepoints, first present wins
-	family  string   // "sys", "exit", "sock", "unix", "pipe"
+	family  string   // "sys", "exit", "sock", "pipe", "req", "reqrole"
 }
 
 var ebpfHooks = []ebpfHook{
@@ -69,6 +74,8 @@ var ebpfHooks = []ebpfHook{
 	{bpf.SculptProgProcExit, []string{"sched_process_exit"}, "exit"},
 	{bpf.SculptProgSockSend, []string{"sock_send_length"}, "sock"},
 	{bpf.SculptProgSockRecv, []string{"sock_recv_length"}, "sock"},
+	{bpf.SculptProgSkReady, []string{"sk_data_ready"}, "req"},
+	{bpf.SculptProgSkState, []string{"inet_sock_set_state"}, "reqrole"},
 }
 
 // kernelHasTracepoint reports whether the kernel's BTF has the
@@ -139,6 +146,12 @@ func NewEBPFCollector(opts EBPFOptions) (*EBPFCollector, error) {
 	if opts.MaxChannels <= 0 {
 		opts.MaxChannels = 65536
 	}
+	if opts.MaxServers <= 0 {
+		opts.MaxServers = 4096
+	}
+	if opts.MaxReqSockets <= 0 {
+		opts.MaxReqSockets = 65536
+	}
 	k, err := ebpfPrereqs(opts.Roots)
 	if err != nil {
 		return nil, err
@@ -152,6 +165,8 @@ func NewEBPFCollector(opts EBPFOptions) (*EBPFCollector, error) {
 	}
 	spec.Maps[bpf.SculptMapProcs].MaxEntries = uint32(opts.MaxProcs)
 	spec.Maps[bpf.SculptMapChans].MaxEntries = uint32(opts.MaxChannels)
+	spec.Maps[bpf.SculptMapReqs].MaxEntries = uint32(opts.MaxServers)
+	spec.Maps[bpf.SculptMapReqSocks].MaxEntries = uint32(opts.MaxReqSockets)
 
 	c := &EBPFCollector{opts: opts}
 	// Point each program at the first target the kernel has; drop optional
@@ -191,6 +206,7 @@ func NewEBPFCollector(opts EBPFOptions) (*EBPFCollector, error) {
 	c.coll = coll
 	c.procs = coll.Maps[bpf.SculptMapProcs]
 	c.chans = coll.Maps[bpf.SculptMapChans]
+	c.reqs = coll.Maps[bpf.SculptMapReqs]
 	if c.ncpu, err = ebpf.PossibleCPU(); err != nil {
 		_ = c.Close() // undoing a half-built collector; err is the one to report
 		return nil, fmt.Errorf("count possible CPUs: %w", err)
@@ -214,6 +230,9 @@ func NewEBPFCollector(opts EBPFOptions) (*EBPFCollector, error) {
 	c.haveSock = attached["sock"] == 2
 	c.haveUnix = c.haveSock
 	c.havePipe = attached["pipe"] == 1
+	// Requests need the arrival hook and the send hook (the reply); the
+	// handshake hook only sharpens which end of a TCP connection serves.
+	c.haveReq = attached["req"] == 1 && c.haveSock
 	c.stats.Hooks = c.hooks
 	c.stats.Missing = c.missing
 	return c, nil
@@ -248,7 +267,53 @@ func (c *EBPFCollector) Collect(ctx context.Context, s *Sample) error {
 	c.stats.Procs = len(procs)
 	c.stats.Edges = len(edges)
 	applyEBPF(s, procs, edges, c.haveSock, c.haveUnix, c.havePipe, !c.opts.NoPeers)
+	if c.haveReq {
+		reqs, err := c.readReqs()
+		if err != nil {
+			return err
+		}
+		c.stats.Servers = len(reqs)
+		applyReqs(s, reqs)
+	}
 	return nil
+}
+
+// readReqs reads the per-process request map.
+func (c *EBPFCollector) readReqs() (map[uint32]*reqHist, error) {
+	if c.reqKeys == nil {
+		c.reqKeys = make([]uint32, ebpfBatch)
+		c.reqVals = make([]bpf.SculptReqHist, ebpfBatch)
+	}
+	out := make(map[uint32]*reqHist)
+	add := func(k uint32, v *bpf.SculptReqHist) {
+		out[k] = &reqHist{Count: v.Count, SumNs: v.SumNs, Buckets: v.Buckets}
+	}
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := c.reqs.BatchLookup(&cursor, c.reqKeys, c.reqVals, nil)
+		for i := 0; i < n; i++ {
+			add(c.reqKeys[i], &c.reqVals[i])
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return out, nil
+		}
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			clear(out)
+			var k uint32
+			var v bpf.SculptReqHist
+			it := c.reqs.Iterate()
+			for it.Next(&k, &v) {
+				add(k, &v)
+			}
+			if err := it.Err(); err != nil {
+				return nil, fmt.Errorf("iterate eBPF map %s: %w", bpf.SculptMapReqs, err)
+			}
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read eBPF map %s: %w", bpf.SculptMapReqs, err)
+		}
+	}
 }
 
 const ebpfBatch = 1024

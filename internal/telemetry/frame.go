@@ -106,8 +106,16 @@ const (
 	EBPFUnixRxBytes // counter, unix-socket bytes received
 	EBPFPipeTxBytes // counter, bytes written to pipes
 	EBPFPipeRxBytes // counter, bytes read from pipes
+	// eBPF server-side requests (reqlat.go), per process; present only for
+	// processes that served a request since the collector attached
+	ReqServed     // counter, requests served (a reply after a request reached a server socket)
+	ReqLatencySec // counter, summed latency of the requests served, seconds
+	// ReqLatBucket0 is the first of ReqLatBuckets consecutive counters: the
+	// requests served by latency bucket (ReqLatBucketBounds). Add new
+	// metrics above it.
+	ReqLatBucket0
 
-	NumMetrics
+	NumMetrics = ReqLatBucket0 + ReqLatBuckets
 )
 
 // Kind says how a metric accumulates.
@@ -201,6 +209,9 @@ var MetricInfo = [NumMetrics]Info{
 	EBPFUnixRxBytes:   {"unix_rx_bytes", Counter, "bytes", "eBPF sock/sock_recv_length (AF_UNIX)"},
 	EBPFPipeTxBytes:   {"pipe_tx_bytes", Counter, "bytes", "eBPF raw_syscalls sys_enter+sys_exit (write family on a pipe)"},
 	EBPFPipeRxBytes:   {"pipe_rx_bytes", Counter, "bytes", "eBPF raw_syscalls sys_enter+sys_exit (read family on a pipe)"},
+	ReqServed:         {"requests_served", Counter, "requests", "eBPF sock/sk_data_ready then sock/sock_send_length on a server socket"},
+	ReqLatencySec:     {"request_latency_seconds", Counter, "s", "eBPF sock/sk_data_ready to sock/sock_send_length"},
+	// ReqLatBucket0 and the buckets after it: reqLatBucketInfo (reqlat.go).
 }
 
 // MetricByName returns the Metric with the given Info.Name.

@@ -13,6 +13,10 @@
 //	disk       write and fsync 256 KiB blocks to a file in SCULPT_TESTLOAD_DIR
 //	sockserver accept TCP on SCULPT_TESTLOAD_ADDR and echo
 //	sockclient connect to SCULPT_TESTLOAD_ADDR and exchange small messages
+//	reqserver  accept on SCULPT_TESTLOAD_ADDR (network SCULPT_TESTLOAD_NET:
+//	           tcp, the default, or unix) and answer every 64-byte request
+//	           with a 64-byte reply after spinning SCULPT_TESTLOAD_SERVICE
+//	           (a duration; default 1ms) on the CPU
 //	sleep      sleep (an idle daemon)
 //	threads    start SCULPT_TESTLOAD_THREADS goroutine-locked OS threads that sleep
 //	forker     print "ready" on stdout, then on every SIGUSR1 start a child
@@ -77,6 +81,8 @@ func Run(mode string) error {
 		return sockServer(os.Getenv("SCULPT_TESTLOAD_ADDR"))
 	case "sockclient":
 		return sockClient(os.Getenv("SCULPT_TESTLOAD_ADDR"))
+	case "reqserver":
+		return reqServer(os.Getenv("SCULPT_TESTLOAD_NET"), os.Getenv("SCULPT_TESTLOAD_ADDR"), os.Getenv("SCULPT_TESTLOAD_SERVICE"))
 	case "sleep":
 		for {
 			time.Sleep(time.Hour)
@@ -215,6 +221,52 @@ func sockClient(addr string) error {
 		if _, err := io.ReadFull(c, msg); err != nil {
 			return fmt.Errorf("read from %s: %w", addr, err)
 		}
+	}
+}
+
+// ReqSize is the size of reqserver's requests and replies.
+const ReqSize = 64
+
+func reqServer(network, addr, service string) error {
+	if network == "" {
+		network = "tcp"
+	}
+	svc := time.Millisecond
+	if service != "" {
+		d, err := time.ParseDuration(service)
+		if err != nil {
+			return fmt.Errorf("SCULPT_TESTLOAD_SERVICE %q: %w", service, err)
+		}
+		svc = d
+	}
+	l, err := net.Listen(network, addr)
+	if err != nil {
+		return fmt.Errorf("listen %s %s: %w", network, addr, err)
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return fmt.Errorf("accept on %s: %w", addr, err)
+		}
+		go func() {
+			defer func() { _ = c.Close() }()
+			buf := make([]byte, ReqSize)
+			for {
+				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				x := 1.0
+				for start := time.Now(); time.Since(start) < svc; {
+					for i := 0; i < 1000; i++ {
+						x = x*1.0000001 + 1e-9
+					}
+				}
+				buf[0] = byte(x)
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
 	}
 }
 

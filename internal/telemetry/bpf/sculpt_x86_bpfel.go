@@ -46,6 +46,20 @@ type SculptProcStats struct {
 	PipeRx uint64
 }
 
+type SculptReqHist struct {
+	_       structs.HostLayout
+	Count   uint64
+	SumNs   uint64
+	Buckets [89]uint64
+}
+
+type SculptReqSock struct {
+	_       structs.HostLayout
+	Pending uint64
+	Role    uint32
+	Pad     uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -53,7 +67,11 @@ const (
 	SculptMapChans     = "chans"
 	SculptMapPending   = "pending"
 	SculptMapProcs     = "procs"
+	SculptMapReqSocks  = "req_socks"
+	SculptMapReqs      = "reqs"
 	SculptProgProcExit = "proc_exit"
+	SculptProgSkReady  = "sk_ready"
+	SculptProgSkState  = "sk_state"
 	SculptProgSockRecv = "sock_recv"
 	SculptProgSockSend = "sock_send"
 	SculptProgSysEnter = "sys_enter"
@@ -104,6 +122,8 @@ type SculptSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type SculptProgramSpecs struct {
 	ProcExit *ebpf.ProgramSpec `ebpf:"proc_exit"`
+	SkReady  *ebpf.ProgramSpec `ebpf:"sk_ready"`
+	SkState  *ebpf.ProgramSpec `ebpf:"sk_state"`
 	SockRecv *ebpf.ProgramSpec `ebpf:"sock_recv"`
 	SockSend *ebpf.ProgramSpec `ebpf:"sock_send"`
 	SysEnter *ebpf.ProgramSpec `ebpf:"sys_enter"`
@@ -114,9 +134,11 @@ type SculptProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SculptMapSpecs struct {
-	Chans   *ebpf.MapSpec `ebpf:"chans"`
-	Pending *ebpf.MapSpec `ebpf:"pending"`
-	Procs   *ebpf.MapSpec `ebpf:"procs"`
+	Chans    *ebpf.MapSpec `ebpf:"chans"`
+	Pending  *ebpf.MapSpec `ebpf:"pending"`
+	Procs    *ebpf.MapSpec `ebpf:"procs"`
+	ReqSocks *ebpf.MapSpec `ebpf:"req_socks"`
+	Reqs     *ebpf.MapSpec `ebpf:"reqs"`
 }
 
 // SculptVariableSpecs contains global variables before they are loaded into the kernel.
@@ -146,9 +168,11 @@ func (o *SculptObjects) Close() error {
 //
 // It can be passed to LoadSculptObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SculptMaps struct {
-	Chans   *ebpf.Map `ebpf:"chans"`
-	Pending *ebpf.Map `ebpf:"pending"`
-	Procs   *ebpf.Map `ebpf:"procs"`
+	Chans    *ebpf.Map `ebpf:"chans"`
+	Pending  *ebpf.Map `ebpf:"pending"`
+	Procs    *ebpf.Map `ebpf:"procs"`
+	ReqSocks *ebpf.Map `ebpf:"req_socks"`
+	Reqs     *ebpf.Map `ebpf:"reqs"`
 }
 
 func (m *SculptMaps) Close() error {
@@ -156,6 +180,8 @@ func (m *SculptMaps) Close() error {
 		m.Chans,
 		m.Pending,
 		m.Procs,
+		m.ReqSocks,
+		m.Reqs,
 	)
 }
 
@@ -171,6 +197,8 @@ type SculptVariables struct {
 // It can be passed to LoadSculptObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SculptPrograms struct {
 	ProcExit *ebpf.Program `ebpf:"proc_exit"`
+	SkReady  *ebpf.Program `ebpf:"sk_ready"`
+	SkState  *ebpf.Program `ebpf:"sk_state"`
 	SockRecv *ebpf.Program `ebpf:"sock_recv"`
 	SockSend *ebpf.Program `ebpf:"sock_send"`
 	SysEnter *ebpf.Program `ebpf:"sys_enter"`
@@ -180,6 +208,8 @@ type SculptPrograms struct {
 func (p *SculptPrograms) Close() error {
 	return _SculptClose(
 		p.ProcExit,
+		p.SkReady,
+		p.SkState,
 		p.SockRecv,
 		p.SockSend,
 		p.SysEnter,

@@ -88,6 +88,7 @@ struct in6_addr {
 } __attribute__((preserve_access_index));
 
 struct sock_common {
+	volatile unsigned char skc_state;
 	__be32 skc_daddr;
 	__be32 skc_rcv_saddr;
 	__be16 skc_dport;
@@ -100,13 +101,17 @@ struct sock_common {
 struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_protocol;
+	__u16 sk_type;
 } __attribute__((preserve_access_index));
 
 struct socket {
 	struct sock *sk;
 } __attribute__((preserve_access_index));
 
+struct unix_address;
+
 struct unix_sock {
+	struct unix_address *addr;
 	struct sock *peer;
 } __attribute__((preserve_access_index));
 
@@ -181,6 +186,54 @@ struct {
 	__type(key, struct chan_key);
 	__type(value, struct chan_val);
 } chans SEC(".maps");
+
+// Server-side request latency. A request is data reaching a connected TCP
+// or unix stream socket (sock/sk_data_ready, in the softirq or the sender's
+// context); the reply is the next send on that socket by the process owning
+// it (sock/sock_send_length). Per socket the arrival time of the oldest
+// unanswered request is kept; the reply closes it and adds the time between
+// (queueing, wakeup, run-queue wait and service) to the sending process's
+// histogram. Sockets on the client side of a connection are skipped: see
+// sock_serves.
+#define REQ_BUCKETS 89 // keep in step with reqBuckets (reqlat.go)
+#define REQ_MIN_SHIFT 11 // bucket 0 is [0, 2^11 ns); then 4 per power of two
+#define REQ_STALE_NS (60ULL * 1000000000ULL)
+
+enum {
+	ROLE_UNKNOWN = 0,
+	ROLE_SERVER = 1,
+	ROLE_CLIENT = 2,
+};
+
+struct req_sock {
+	__u64 pending; // arrival time (ns, monotonic) of the oldest unanswered request; 0: none
+	__u32 role;    // ROLE_*: from the TCP handshake when seen
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); // struct sock *
+	__type(value, struct req_sock);
+} req_socks SEC(".maps");
+
+// Per process (tgid): requests served, their summed latency, and the
+// latency histogram (cumulative; user space takes differences per sweep).
+struct req_hist {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 buckets[REQ_BUCKETS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); // tgid
+	__type(value, struct req_hist);
+} reqs SEC(".maps");
+
+static const struct req_hist req_zero;
 
 // A read or write on a pipe in flight: sys_enter notes the pipe, sys_exit
 // adds the bytes the call returned. Per thread (task storage: no hashing,
@@ -319,6 +372,7 @@ int BPF_PROG(proc_exit, struct task_struct *p)
 		return 0; // a thread; the process lives on
 	__u32 tgid = p->tgid;
 	bpf_map_delete_elem(&procs, &tgid);
+	bpf_map_delete_elem(&reqs, &tgid);
 	return 0;
 }
 
@@ -443,12 +497,164 @@ static __always_inline void sock_account(struct sock *sk, int ret, bool tx)
 		inet_account(sk, ret, tx, BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP);
 }
 
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_CLOSE 7
+#define SOCK_STREAM 1
+#define SOCK_SEQPACKET 5
+
+// req_sock_kind says whether sk carries requests we time: a connected TCP
+// socket, or a connected unix stream/seqpacket socket. 1: TCP, 2: unix, 0: no.
+static __always_inline int req_sock_kind(struct sock *sk)
+{
+	unsigned short family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET || family == AF_INET6)
+		return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP ? 1 : 0;
+	if (family == AF_UNIX) {
+		__u16 type = BPF_CORE_READ(sk, sk_type);
+		return type == SOCK_STREAM || type == SOCK_SEQPACKET ? 2 : 0;
+	}
+	return 0;
+}
+
+// sock_serves says whether sk is the server's end of its connection.
+// TCP: from the handshake (SYN_RECV -> ESTABLISHED on the accepted socket,
+// SYN_SENT -> ESTABLISHED on the connecting one) when the collector saw it;
+// for a connection older than the collector, the end with the lower port
+// (clients use ephemeral ports, services well-known ones). Unix: the
+// accepted socket carries the listener's address, the connecting one none
+// (unless it was bound: then neither end is taken for a server).
+static __always_inline bool sock_serves(struct sock *sk, int kind, __u32 role)
+{
+	if (role != ROLE_UNKNOWN)
+		return role == ROLE_SERVER;
+	if (kind == 1) {
+		__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		__u16 rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		return lport < rport;
+	}
+	struct unix_sock *u = (struct unix_sock *)sk;
+	if (!BPF_CORE_READ(u, addr))
+		return false;
+	struct unix_sock *peer = (struct unix_sock *)BPF_CORE_READ(u, peer);
+	return peer && !BPF_CORE_READ(peer, addr);
+}
+
+static __always_inline __u32 req_bucket(__u64 ns)
+{
+	if (ns < (1ULL << REQ_MIN_SHIFT))
+		return 0;
+	__u32 msb = 0;
+	__u64 v = ns;
+	if (v >> 32) { v >>= 32; msb += 32; }
+	if (v >> 16) { v >>= 16; msb += 16; }
+	if (v >> 8) { v >>= 8; msb += 8; }
+	if (v >> 4) { v >>= 4; msb += 4; }
+	if (v >> 2) { v >>= 2; msb += 2; }
+	if (v >> 1) { msb += 1; }
+	__u32 sub = (ns >> (msb - 2)) & 3;
+	__u32 b = 1 + (msb - REQ_MIN_SHIFT) * 4 + sub;
+	return b < REQ_BUCKETS ? b : REQ_BUCKETS - 1;
+}
+
+static __always_inline void req_record(__u64 ns)
+{
+	__u32 tgid = current_tgid();
+	struct req_hist *h = bpf_map_lookup_elem(&reqs, &tgid);
+	if (!h) {
+		// A zero value from read-only data: the struct is too large for the stack.
+		bpf_map_update_elem(&reqs, &tgid, &req_zero, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&reqs, &tgid);
+		if (!h)
+			return;
+	}
+	__u32 b = req_bucket(ns);
+	if (b >= REQ_BUCKETS)
+		return;
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum_ns, ns);
+	__sync_fetch_and_add(&h->buckets[b], 1);
+}
+
+// A reply: the first send on a server socket after a request arrived.
+static __always_inline void req_reply(struct sock *sk, int ret)
+{
+	if (ret <= 0 || !sk)
+		return;
+	__u64 key = (__u64)sk;
+	struct req_sock *rs = bpf_map_lookup_elem(&req_socks, &key);
+	if (!rs || !rs->pending)
+		return;
+	__u64 start = rs->pending;
+	rs->pending = 0;
+	int kind = req_sock_kind(sk);
+	if (!kind || !sock_serves(sk, kind, rs->role))
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	if (now > start)
+		req_record(now - start);
+}
+
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
 {
 	sock_account(sk, ret, true);
+	req_reply(sk, ret);
 	return 0;
 }
+
+// sk_data_ready (Linux 6.6+) fires when data is queued on a socket and its
+// reader is woken: the arrival of (part of) a request.
+SEC("tp_btf/sk_data_ready")
+int BPF_PROG(sk_ready, struct sock *sk)
+{
+	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_ESTABLISHED)
+		return 0; // listeners (a new connection), closing sockets
+	if (!req_sock_kind(sk))
+		return 0;
+	__u64 key = (__u64)sk;
+	__u64 now = bpf_ktime_get_ns();
+	struct req_sock *rs = bpf_map_lookup_elem(&req_socks, &key);
+	if (!rs) {
+		struct req_sock v = {.pending = now};
+		bpf_map_update_elem(&req_socks, &key, &v, BPF_NOEXIST);
+		return 0;
+	}
+	if (rs->role == ROLE_CLIENT)
+		return 0;
+	// Keep the oldest unanswered arrival; one older than a minute belonged
+	// to a socket that closed unanswered and whose memory was reused.
+	if (!rs->pending || now - rs->pending > REQ_STALE_NS)
+		rs->pending = now;
+	return 0;
+}
+
+// inet_sock_set_state: the TCP handshake says which end serves; a closed
+// socket's entry is dropped.
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sk_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	__u64 key = (__u64)sk;
+	if (newstate == TCP_CLOSE) {
+		bpf_map_delete_elem(&req_socks, &key);
+		return 0;
+	}
+	if (newstate != TCP_ESTABLISHED)
+		return 0;
+	struct req_sock v = {};
+	if (oldstate == TCP_SYN_RECV)
+		v.role = ROLE_SERVER;
+	else if (oldstate == TCP_SYN_SENT)
+		v.role = ROLE_CLIENT;
+	else
+		return 0;
+	bpf_map_update_elem(&req_socks, &key, &v, 0);
+	return 0;
+}
+
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
