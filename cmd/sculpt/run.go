@@ -101,7 +101,7 @@ line "excluded: NAME (ID): never touched: WHY" says once, when a workload first
 appears, that sculpt never touches it and which setting excludes it (with --json:
 in the step's "excluded" list, or in observe mode on stderr).
 
-`+tableLegend(),
+` + tableLegend(),
 		Example: `  sculpt run                       # observe every workload, 5 s interval
   sculpt run --interval 1s --for 30s --json > dna.jsonl
   sculpt run --mode advise --interval 2s

@@ -74,7 +74,6 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 	}
 }
 
-
 func TestRewardFromGenesAndMetric(t *testing.T) {
 	g := dna.Genes{"runq_delay_frac": 0.4, "cpu_util": 0.8}
 	r := ComputeReward(RewardLatency, g, nil)
