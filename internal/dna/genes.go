@@ -64,7 +64,9 @@ var Catalog = []GeneInfo{
 	{"branch_miss_ratio", "fraction 0..1", "perf hardware branch-misses, branch-instructions", "Δbranch misses / Δbranches", "no hardware PMU"},
 	{"req_rate", "requests/s", "eBPF sock/sk_data_ready, sock/sock_send_length (server end of TCP and unix stream connections)", "Δrequests served / Δt; a request is data reaching the socket, answered by the process's next send on it", "no eBPF collector or kernel before 6.6 (no sk_data_ready), or the workload has served no request since sculpt started"},
 	{"req_p50_s", "s", "as req_rate: a latency histogram per process (4 buckets per power of two)", "median of the window's request latencies (arrival on the socket to the reply's send: queueing, wakeup, run-queue wait, service), interpolated in its bucket", "as req_rate, or no request served in the window"},
+	{"req_p90_s", "s", "as req_p50_s", "90th percentile of the window's request latencies, as req_p50_s", "as req_p50_s"},
 	{"req_p99_s", "s", "as req_p50_s", "99th percentile of the window's request latencies, as req_p50_s", "as req_p50_s"},
+	{"req_p999_s", "s", "as req_p50_s", "99.9th percentile of the window's request latencies, as req_p50_s (few requests in a window make it the slowest one)", "as req_p50_s"},
 }
 
 // Genes maps gene names to values; a gene that was not measured is absent.
@@ -321,7 +323,9 @@ func computeGenes(frames []telemetry.Frame) (Genes, map[string]float64, *window)
 	set2("branch_miss_ratio")(ratio(telemetry.PerfBranchMisses, telemetry.PerfBranches))
 	set2("req_rate")(w.rate(telemetry.ReqServed))
 	set2("req_p50_s")(telemetry.ReqLatencyQuantile(&w.sum, 0.5))
+	set2("req_p90_s")(telemetry.ReqLatencyQuantile(&w.sum, 0.9))
 	set2("req_p99_s")(telemetry.ReqLatencyQuantile(&w.sum, 0.99))
+	set2("req_p999_s")(telemetry.ReqLatencyQuantile(&w.sum, 0.999))
 	return g, w.peers, w
 }
 
