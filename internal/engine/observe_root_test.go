@@ -174,8 +174,12 @@ func TestGenesOrderRealWorkloads(t *testing.T) {
 			t.Errorf("user_frac: %s has %.3g, not below cpu's %.3g", n, gene(n, "user_frac"), gene("cpu", "user_frac"))
 		}
 	}
+	// Fewer voluntary switches than every load that blocks (pipes, sockets,
+	// disk). The memory streamer never blocks either: both switch only
+	// when the Go runtime's own threads park, so on a crowded machine
+	// either may switch more.
 	for _, n := range active {
-		if n != "cpu" && gene(n, "ctx_vol_rate") <= gene("cpu", "ctx_vol_rate") {
+		if n != "cpu" && n != "mem" && gene(n, "ctx_vol_rate") <= gene("cpu", "ctx_vol_rate") {
 			t.Errorf("ctx_vol_rate: %s has %.4g, not above cpu's %.4g", n, gene(n, "ctx_vol_rate"), gene("cpu", "ctx_vol_rate"))
 		}
 	}
