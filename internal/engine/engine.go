@@ -66,6 +66,13 @@ type Engine struct {
 	machine  Machine
 	enc      *json.Encoder
 	client   *http.Client
+	// tuned are the workloads whose wants the agent adjusted this
+	// interval: their changes are judged by the agent against the
+	// objectives, not rolled back for the batch progress they give up.
+	tuned map[string]bool
+	// histograms are the last scrape of each workload's latency histogram
+	// (an objective's metric), to take the interval's observations.
+	histograms map[string]Buckets
 }
 
 // change is what was applied to one workload in one interval.
@@ -88,7 +95,7 @@ func New(opts Options) *Engine {
 	}
 	e := &Engine{opts: opts, guard: NewGuard(opts.Config, opts.Self), agent: opts.Agent, rules: opts.Rules,
 		ledger: map[string][]*change{}, fixedIRQ: map[int]bool{}, rewards: map[string]Reward{}, excluded: map[string]bool{},
-		client: &http.Client{Timeout: scrapeTimeout}}
+		client: &http.Client{Timeout: scrapeTimeout}, tuned: map[string]bool{}, histograms: map[string]Buckets{}}
 	if e.agent == nil {
 		e.agent = NopAgent{}
 	}
@@ -142,6 +149,7 @@ type AuditRecord struct {
 	Before    *Reward            `json:"reward_before,omitempty"`
 	Reward    *Reward            `json:"reward,omitempty"`
 	Verdict   string             `json:"verdict,omitempty"`
+	Agent     *AgentState        `json:"agent,omitempty"`
 }
 
 func (e *Engine) audit(r AuditRecord) {
@@ -174,6 +182,8 @@ type Step struct {
 	Undone   []AppliedAction   `json:"undone,omitempty"`
 	Rewards  map[string]Reward `json:"rewards,omitempty"`
 	Warnings []string          `json:"warnings,omitempty"`
+	// Agent is the learning agent's state this interval (nil: no agent).
+	Agent *AgentState `json:"agent,omitempty"`
 }
 
 // AppliedAction is an action the engine applied (or undid), with its undo.
@@ -185,137 +195,9 @@ type AppliedAction struct {
 	Err      error      `json:"-"`
 }
 
-// Step decides (and in apply mode acts) on one observation.
-func (e *Engine) Step(ctx context.Context, obs *Observation) (*Step, error) {
-	e.tick++
-	st := &Step{Tick: e.tick, Rewards: map[string]Reward{}}
-	if e.opts.Mode == ModeObserve {
-		return st, nil
-	}
-	rules := e.currentRules()
-	byID := map[string]*workload.Workload{}
-	for i := range obs.Workloads {
-		byID[obs.Workloads[i].ID] = &obs.Workloads[i]
-	}
-	members := map[string][]int{}
-	var states []WorkloadState
-	var pids []int
-	wantOf := map[string]*Want{}
-	seen := map[string]bool{}
-	for _, d := range obs.DNA {
-		w := byID[d.ID]
-		if w == nil {
-			continue
-		}
-		seen[d.ID] = true
-		if why := e.guard.ExcludedWorkload(w); why != "" {
-			if !e.excluded[d.ID] {
-				e.excluded[d.ID] = true
-				st.Excluded = append(st.Excluded, Exclusion{Workload: d.ID, Name: d.Name, Reason: why})
-				e.audit(AuditRecord{Event: "excluded", Workload: d.ID, Name: d.Name, Reason: "never touched: " + why})
-			}
-			continue
-		}
-		in := Input{Genes: d.Genes, Archetype: d.Archetype, Confidence: d.Confidence,
-			Resembles: d.Resembles, Novel: d.Novel, PhaseChange: d.PhaseChange, Classifier: d.Classifier,
-			Kind: d.WorkloadKind, Name: d.Name, ID: d.ID, PIDs: len(d.PIDs), Machine: e.machine}
-		if d.Novelty != nil {
-			in.Novelty = *d.Novelty
-		}
-		m, errs := rules.Evaluate(in)
-		for _, err := range errs {
-			st.Warnings = append(st.Warnings, fmt.Sprintf("%s: %v", d.ID, err))
-		}
-		stable := e.guard.Hysteresis(e.tick, d.ID, m, d.PhaseChange)
-		if stable == nil {
-			if len(e.ledger[d.ID]) > 0 && e.guard.Frozen(d.ID) == "" {
-				e.undoWorkload(ctx, st, d.ID, d.Name, "undone", fmt.Sprintf("no rule has matched for %d intervals", max(e.opts.Config.Hysteresis, e.opts.Config.Release)))
-			}
-			continue
-		}
-		members[d.ID] = d.PIDs
-		wantOf[d.ID] = &stable.Want
-		pids = append(pids, d.PIDs...)
-		states = append(states, WorkloadState{ID: d.ID, Name: d.Name, PIDs: d.PIDs, CPUCgroup: ownCPUCgroup(w), Match: stable})
-		if e.opts.Mode == ModeApply || e.opts.Mode == ModeAdvise {
-			e.audit(AuditRecord{Event: "decision", Workload: d.ID, Name: d.Name, Rule: stable.Rule, Archetype: d.Archetype,
-				Genes: stable.Genes, Traits: stable.Traits, Want: &stable.Want})
-		}
-	}
-	// Workloads that are gone: nothing to undo (their processes are gone;
-	// the journal's revert skips them), forget them.
-	for id := range e.ledger {
-		if !seen[id] {
-			delete(e.ledger, id)
-		}
-	}
-	e.guard.Forget(e.tick)
-
-	if len(states) > 0 && e.opts.HAL != nil {
-		arr, err := e.opts.HAL.Snapshot(ctx, pids)
-		if err != nil {
-			return st, fmt.Errorf("snapshot of %d processes: %w", len(pids), err)
-		}
-		for i := range states {
-			for _, pid := range states[i].PIDs {
-				if ps := arr.Process(pid); ps != nil {
-					states[i].Procs = append(states[i].Procs, *ps)
-				}
-			}
-		}
-	}
-	var caps hal.Capabilities
-	if e.opts.HAL != nil {
-		caps = e.opts.HAL.Capabilities()
-	}
-	plan := MakePlan(PlanInput{Topology: e.opts.Topology, Caps: caps, Workloads: states,
-		ReserveShared: e.opts.Config.ReserveSharedCPUs, FixedIRQs: e.fixedIRQ})
-	plan = e.agent.Adjust(plan, AgentContext{Tick: e.tick, Rewards: e.rewards})
-	plan, refused := e.guard.Filter(e.tick, plan, members)
-	st.Plan, st.Refused = plan, refused
-	for _, r := range refused {
-		e.audit(AuditRecord{Event: "refused", Workload: r.Workload, Action: jsonAction(r.Action), Reason: r.Reason})
-	}
-
-	// Rewards now: the "before" of anything applied this interval, the
-	// "after" of what was applied earlier.
-	for _, d := range obs.DNA {
-		if _, ok := wantOf[d.ID]; !ok && len(e.ledger[d.ID]) == 0 {
-			continue
-		}
-		var kindWant *Want
-		if w, ok := wantOf[d.ID]; ok {
-			kindWant = w
-		}
-		kind := RewardKind(kindWant)
-		if cs := e.ledger[d.ID]; len(cs) > 0 {
-			kind = cs[len(cs)-1].before.Kind
-		}
-		st.Rewards[d.ID] = ComputeReward(kind, d.Genes, e.metricFor(ctx, d.ID, d.Name))
-	}
-
-	for _, d := range plan.Decisions {
-		e.audit(AuditRecord{Event: "plan", Workload: d.Workload, Name: d.Name, Rule: d.Rule, Genes: d.Genes, Want: &d.Want, CPUs: d.CPUs, Notes: d.Notes})
-		if e.opts.Mode != ModeApply || len(d.Actions) == 0 {
-			for _, a := range d.Actions {
-				e.audit(AuditRecord{Event: "advised", Workload: d.Workload, Name: d.Name, Rule: d.Rule, Action: jsonAction(a.Action), Reason: a.Reason})
-			}
-			continue
-		}
-		e.applyDecision(ctx, st, d)
-	}
-
-	e.judge(ctx, st)
-	for id, r := range st.Rewards {
-		e.rewards[id] = r
-	}
-	e.agent.Observe(e.tick, st.Rewards)
-	return st, nil
-}
-
 // applyDecision applies one workload's approved actions and records them.
 func (e *Engine) applyDecision(ctx context.Context, st *Step, d Decision) {
-	sig := d.Rule + ": " + d.Want.Signature()
+	sig := d.Rule + ": " + d.Want.BaseSignature()
 	cs := &change{tick: e.tick, sig: sig, rule: d.Rule, before: st.Rewards[d.Workload]}
 	if cs.before.Kind == "" {
 		cs.before = Reward{Kind: RewardKind(&d.Want)}
@@ -365,6 +247,15 @@ func (e *Engine) judge(ctx context.Context, st *Step) {
 				continue
 			}
 			c.judged = true
+			if e.tuned[id] || (c.before.Kind == RewardProgress && e.latencyObjectives()) {
+				// Batch progress given up for the objectives is the price
+				// meant to be paid: the agent judges it against them (and
+				// steps back itself); without an agent, a demotion stands
+				// while a service has an objective to meet.
+				e.audit(AuditRecord{Event: "reward", Workload: id, Rule: c.rule, Before: ptrReward(c.before), Reward: &after,
+					Verdict: "kept: batch progress traded for the objectives"})
+				continue
+			}
 			worse := len(c.before.Parts) > 0 && Worse(c.before, after, e.opts.Config.Rollback)
 			verdict := "kept"
 			if worse {
@@ -377,6 +268,16 @@ func (e *Engine) judge(ctx context.Context, st *Step) {
 			}
 		}
 	}
+}
+
+// latencyObjectives reports whether the config names a latency objective.
+func (e *Engine) latencyObjectives() bool {
+	for _, o := range e.opts.Config.Objectives {
+		if _, _, ok := o.Percentile(); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // noteIRQ records an interrupt's new affinity in the engine's topology.

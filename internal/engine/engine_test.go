@@ -20,11 +20,13 @@ type fakeHAL struct {
 	cpus    map[int][]int
 	policy  map[int]string
 	nice    map[int]int
+	cgroup  map[int]string           // cpu cgroup (v1) of each process; "/" when unset
+	limits  map[string]hal.CPULimits // per cpu cgroup
 	applied []hal.Action
 }
 
 func newFakeHAL(pids ...int) *fakeHAL {
-	f := &fakeHAL{cpus: map[int][]int{}, policy: map[int]string{}, nice: map[int]int{}}
+	f := &fakeHAL{cpus: map[int][]int{}, policy: map[int]string{}, nice: map[int]int{}, cgroup: map[int]string{}, limits: map[string]hal.CPULimits{}}
 	for _, p := range pids {
 		f.cpus[p], f.policy[p] = []int{0, 1}, "other"
 	}
@@ -37,7 +39,19 @@ func (f *fakeHAL) Snapshot(_ context.Context, pids []int) (*hal.Arrangement, err
 	arr := &hal.Arrangement{}
 	for _, p := range pids {
 		if c, ok := f.cpus[p]; ok {
-			arr.Processes = append(arr.Processes, proc(p, c, f.policy[p], f.nice[p]))
+			ps := proc(p, c, f.policy[p], f.nice[p])
+			cg := f.cgroup[p]
+			if cg == "" {
+				cg = "/"
+			}
+			ps.Cgroups = map[string]string{"cpu": cg}
+			lim, ok := f.limits[cg]
+			if !ok {
+				lim = hal.CPULimits{Shares: 1024, QuotaUS: -1, PeriodUS: 100000}
+			}
+			lim.Cgroup = cg
+			ps.CPU = &lim
+			arr.Processes = append(arr.Processes, ps)
 		}
 	}
 	return arr, nil
@@ -60,6 +74,31 @@ func (f *fakeHAL) Apply(_ context.Context, a hal.Action) (hal.Action, error) {
 		return undo, nil
 	case hal.IRQAffinity:
 		return hal.IRQAffinity{IRQ: a.IRQ, CPUs: []int{0, 1}}, nil
+	case hal.CreateCgroup:
+		return hal.RemoveCgroup{Cgroup: a.Cgroup, Controllers: a.Controllers}, nil
+	case hal.RemoveCgroup:
+		return hal.CreateCgroup{Cgroup: a.Cgroup, Controllers: a.Controllers}, nil
+	case hal.MoveToCgroup:
+		old := f.cgroup[a.PID]
+		if old == "" {
+			old = "/"
+		}
+		f.cgroup[a.PID] = a.Cgroup
+		return hal.MoveToCgroup{PID: a.PID, Cgroup: old, Controllers: a.Controllers}, nil
+	case hal.SetCgroupCPU:
+		lim, ok := f.limits[a.Cgroup]
+		if !ok {
+			lim = hal.CPULimits{Shares: 1024, QuotaUS: -1, PeriodUS: 100000}
+		}
+		undo := hal.SetCgroupCPU{Cgroup: a.Cgroup, QuotaUS: &lim.QuotaUS}
+		if a.QuotaUS != nil {
+			lim.QuotaUS = *a.QuotaUS
+		}
+		if a.Weight != nil {
+			lim.Shares = sharesFromWeight(*a.Weight)
+		}
+		f.limits[a.Cgroup] = lim
+		return undo, nil
 	}
 	return nil, fmt.Errorf("fake: %s not supported", a.Kind())
 }
@@ -160,7 +199,9 @@ func TestEngineHysteresisActsAfterKAndUndoesAfterK(t *testing.T) {
 		t.Fatalf("undid after 1 interval: %v", st.Undone)
 	}
 	st := step(t, e, o2)
-	if len(st.Undone) != 2 || !slices.Equal(f.cpus[20], []int{0, 1}) || f.policy[20] != "other" {
+	// Undone: its pin and class, and the cpu cgroup of its own it got for
+	// its weight (created, moved into, weighted).
+	if len(st.Undone) != 5 || !slices.Equal(f.cpus[20], []int{0, 1}) || f.policy[20] != "other" || f.cgroup[20] != "/" {
 		t.Fatalf("after 2 intervals of no match: undone %v, hog %v %s", st.Undone, f.cpus[20], f.policy[20])
 	}
 	if !slices.Equal(f.cpus[10], []int{1}) {
@@ -223,8 +264,9 @@ func TestEngineBudget(t *testing.T) {
 		t.Fatalf("nothing held back for the budget: %v", st.Refused)
 	}
 	// The rest follows in the next intervals.
-	step(t, e, o)
-	step(t, e, o)
+	for range 4 {
+		step(t, e, o)
+	}
 	if !slices.Equal(f.cpus[20], []int{0}) || f.policy[20] != "batch" {
 		t.Errorf("the held-back actions never came: hog %v %s", f.cpus[20], f.policy[20])
 	}

@@ -196,7 +196,7 @@ func (g *Guard) Filter(tick int, p Plan, members map[string][]int) (Plan, []Refu
 			}
 			d.Actions = nil
 		}
-		sig := d.Rule + ": " + d.Want.Signature()
+		sig := d.Rule + ": " + d.Want.BaseSignature()
 		switch {
 		case len(d.Actions) == 0:
 		case s.frozen != "":

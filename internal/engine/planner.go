@@ -207,13 +207,25 @@ func MakePlan(in PlanInput) Plan {
 				}
 			}
 		}
-		if want.CPUShare != 0 {
-			switch {
-			case w.CPUCgroup == "":
-				d.Notes = append(d.Notes, fmt.Sprintf("cpu_share %d not set: the workload has no cpu cgroup of its own", want.CPUShare))
-			case !weightMatches(w.Procs, w.CPUCgroup, want.CPUShare):
+		if want.CPUShare != 0 || want.CPUQuota != 0 {
+			cg, acts, note := cpuCgroupFor(w, want)
+			if note != "" {
+				d.Notes = append(d.Notes, note)
+			}
+			for _, a := range acts {
+				add(a, fmt.Sprintf("%s: a cpu cgroup of its own, for its CPU weight or quota", w.Match.Rule))
+			}
+			lim := cpuLimitsOf(w.Procs, cg)
+			if cg != "" && want.CPUShare != 0 && !weightMatches(lim, want.CPUShare) {
 				wt := want.CPUShare
-				add(hal.SetCgroupCPU{Cgroup: w.CPUCgroup, Weight: &wt}, fmt.Sprintf("%s: cpu weight %d", w.Match.Rule, wt))
+				add(hal.SetCgroupCPU{Cgroup: cg, Weight: &wt}, fmt.Sprintf("%s: cpu weight %d", w.Match.Rule, wt))
+			}
+			if q, ok := quotaUS(want.CPUQuota, lim); cg != "" && ok {
+				reason := fmt.Sprintf("%s: cpu quota %.2f cores", w.Match.Rule, want.CPUQuota)
+				if q < 0 {
+					reason = fmt.Sprintf("%s: no cpu quota", w.Match.Rule)
+				}
+				add(hal.SetCgroupCPU{Cgroup: cg, QuotaUS: &q}, reason)
 			}
 		}
 		if want.IRQs == IRQsAway && want.Cores == CoresDedicated && len(p.Shared) > 0 {
@@ -405,20 +417,112 @@ func remoteFraction(pages map[int]int, local []int) float64 {
 	return float64(remote) / float64(tot)
 }
 
-// weightMatches says whether cgroup cg already has weight w, as a process
-// of the workload reports it (v2 cpu.weight, or v1 cpu.shares converted
-// the way the backend converts a weight).
-func weightMatches(procs []hal.ProcessState, cg string, w uint64) bool {
+// SculptCgroup is the cpu cgroup sculpt makes for a workload that has none
+// of its own (a process tree, programs started from a shell), to set its
+// CPU weight or quota: a child of the hierarchy's root, where such
+// processes sit, named after the workload's ID.
+func SculptCgroup(id string) string {
+	b := []byte("/sculpt-")
+	for _, c := range []byte(id) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_':
+			b = append(b, c)
+		default:
+			b = append(b, '-')
+		}
+	}
+	return string(b)
+}
+
+// cpuCgroupFor returns the cgroup whose CPU weight and quota are w's: its
+// own, or SculptCgroup(w.ID), with the actions that create it and move w's
+// processes into it (cgroup v1's cpu hierarchy only: in v2 a move would
+// take a process's memory and I/O accounting along). A want that only
+// lifts a quota (CPUQuota < 0) makes no cgroup: with none there is no
+// quota to lift.
+func cpuCgroupFor(w *WorkloadState, want Want) (string, []hal.Action, string) {
+	if w.CPUCgroup != "" {
+		return w.CPUCgroup, nil, ""
+	}
+	cg := SculptCgroup(w.ID)
+	in := 0
+	for _, ps := range w.Procs {
+		if _, v1 := ps.Cgroups["cpu"]; !v1 {
+			return "", nil, fmt.Sprintf("%s not set: the workload has no cpu cgroup of its own, and the cpu controller is in cgroup v2 (sculpt moves processes between v1 cpu cgroups only)", cpuWhat(want))
+		}
+		if ps.Cgroups["cpu"] == cg {
+			in++
+		}
+	}
+	if want.CPUShare == 0 && want.CPUQuota < 0 && in == 0 {
+		return "", nil, ""
+	}
+	var acts []hal.Action
+	if in == 0 && len(w.Procs) > 0 {
+		acts = append(acts, hal.CreateCgroup{Cgroup: cg, Controllers: []string{"cpu"}})
+	}
+	for _, ps := range w.Procs {
+		if ps.Cgroups["cpu"] != cg {
+			acts = append(acts, hal.MoveToCgroup{PID: ps.PID, Cgroup: cg, Controllers: []string{"cpu"}})
+		}
+	}
+	return cg, acts, ""
+}
+
+func cpuWhat(w Want) string {
+	switch {
+	case w.CPUShare != 0 && w.CPUQuota > 0:
+		return fmt.Sprintf("cpu_share %d and cpu_quota %.2f", w.CPUShare, w.CPUQuota)
+	case w.CPUShare != 0:
+		return fmt.Sprintf("cpu_share %d", w.CPUShare)
+	}
+	return fmt.Sprintf("cpu_quota %.2f", w.CPUQuota)
+}
+
+// cpuLimitsOf returns cgroup cg's CPU settings as a process of the
+// workload in it reports them (nil when none is in it yet).
+func cpuLimitsOf(procs []hal.ProcessState, cg string) *hal.CPULimits {
 	for _, p := range procs {
-		if p.CPU == nil || p.CPU.Cgroup != cg {
-			continue
+		if p.CPU != nil && p.CPU.Cgroup == cg {
+			return p.CPU
 		}
-		if p.CPU.Weight != 0 {
-			return p.CPU.Weight == w
+	}
+	return nil
+}
+
+// quotaUS is the cpu quota (µs per period) for cores of CPU time, -1 for
+// no limit (cores < 0), and whether it differs from what lim has (a new
+// cgroup has no limit).
+func quotaUS(cores float64, lim *hal.CPULimits) (int64, bool) {
+	if cores == 0 {
+		return 0, false
+	}
+	period := uint64(100000)
+	cur := int64(-1)
+	if lim != nil {
+		cur = lim.QuotaUS
+		if lim.PeriodUS != 0 {
+			period = lim.PeriodUS
 		}
-		if p.CPU.Shares != 0 {
-			return p.CPU.Shares == sharesFromWeight(w)
-		}
+	}
+	q := int64(-1)
+	if cores > 0 {
+		q = max(int64(cores*float64(period)), 1000)
+	}
+	return q, q != cur
+}
+
+// weightMatches says whether the cgroup with limits lim already has
+// weight w (v2 cpu.weight, or v1 cpu.shares converted the way the backend
+// converts a weight).
+func weightMatches(lim *hal.CPULimits, w uint64) bool {
+	switch {
+	case lim == nil:
+		return false
+	case lim.Weight != 0:
+		return lim.Weight == w
+	case lim.Shares != 0:
+		return lim.Shares == sharesFromWeight(w)
 	}
 	return false
 }

@@ -308,9 +308,11 @@ func TestPlanCPUShareNeedsOwnCgroup(t *testing.T) {
 	w := Want{Cores: CoresShared, CPUShare: 20}
 	ps := proc(200, []int{0, 1}, "other", 0) // no one dedicated: the shared pool is every CPU
 	ps.CPU = &hal.CPULimits{Cgroup: "/batch", Shares: 1024}
+	v2 := proc(300, []int{0, 1}, "other", 0)
+	v2.Cgroups = map[string]string{"": "/user.slice/session-1.scope"}
 	in := PlanInput{Topology: vm2(), Caps: allCaps(), ReserveShared: 1, Workloads: []WorkloadState{
 		{ID: "own", PIDs: []int{200}, CPUCgroup: "/batch", Match: match("b", 50, w), Procs: []hal.ProcessState{ps}},
-		{ID: "tree", PIDs: []int{300}, Match: match("b", 50, w), Procs: []hal.ProcessState{proc(300, []int{0, 1}, "other", 0)}},
+		{ID: "tree", PIDs: []int{300}, Match: match("b", 50, w), Procs: []hal.ProcessState{v2}},
 	}}
 	p := MakePlan(in)
 	acts := actionsOf(p, "own")
@@ -318,13 +320,68 @@ func TestPlanCPUShareNeedsOwnCgroup(t *testing.T) {
 		t.Fatalf("own-cgroup actions %v, want one cgroup-cpu", acts)
 	}
 	if len(actionsOf(p, "tree")) != 0 || len(decisionOf(p, "tree").Notes) == 0 {
-		t.Errorf("root-cgroup workload: actions %v notes %v", actionsOf(p, "tree"), decisionOf(p, "tree").Notes)
+		t.Errorf("cgroup v2 workload without a group of its own: actions %v notes %v", actionsOf(p, "tree"), decisionOf(p, "tree").Notes)
 	}
 	// Already at the weight (v1 shares converted as the backend does): nothing.
 	ps.CPU.Shares = sharesFromWeight(20)
 	in.Workloads[0].Procs = []hal.ProcessState{ps}
 	if acts := actionsOf(MakePlan(in), "own"); len(acts) != 0 {
 		t.Errorf("weight already set, still planned %v", acts)
+	}
+}
+
+// A process tree in cgroup v1's root cpu cgroup gets a cpu cgroup of its
+// own for its weight or quota: created once, every process moved in, then
+// only what differs; a lifted quota on a workload that never had one makes
+// no cgroup.
+func TestPlanQuotaMakesACgroupOfItsOwn(t *testing.T) {
+	cg := SculptCgroup("tree:300@77")
+	if cg != "/sculpt-tree-300-77" {
+		t.Fatalf("SculptCgroup = %q", cg)
+	}
+	root := func(pid int) hal.ProcessState {
+		ps := proc(pid, []int{0, 1}, "idle", 0)
+		ps.Cgroups = map[string]string{"cpu": "/", "memory": "/process_api/5c02"}
+		ps.CPU = &hal.CPULimits{Cgroup: "/", Shares: 1024, QuotaUS: -1, PeriodUS: 100000}
+		return ps
+	}
+	st := func(want Want, procs ...hal.ProcessState) PlanInput {
+		return PlanInput{Topology: vm2(), Caps: allCaps(), ReserveShared: 1, Workloads: []WorkloadState{
+			{ID: "tree:300@77", PIDs: []int{300, 301}, Match: match("b", 50, want), Procs: procs}}}
+	}
+	acts := actionsOf(MakePlan(st(Want{Sched: "idle", CPUQuota: 0.5}, root(300), root(301))), "tree:300@77")
+	kinds := []string{}
+	for _, a := range acts {
+		kinds = append(kinds, a.Kind())
+	}
+	if !slices.Equal(kinds, []string{"cgroup-create", "cgroup-move", "cgroup-move", "cgroup-cpu"}) {
+		t.Fatalf("actions %v, want create, two moves, quota", acts)
+	}
+	if q := acts[3].(hal.SetCgroupCPU); q.Cgroup != cg || *q.QuotaUS != 50000 {
+		t.Errorf("quota action %v, want 50000µs on %s", q, cg)
+	}
+	// Moved, at the quota: nothing more. A new child is moved in.
+	in := func(pid int, quota int64) hal.ProcessState {
+		ps := root(pid)
+		ps.Cgroups["cpu"] = cg
+		ps.CPU = &hal.CPULimits{Cgroup: cg, Shares: 1024, QuotaUS: quota, PeriodUS: 100000}
+		return ps
+	}
+	if acts := actionsOf(MakePlan(st(Want{Sched: "idle", CPUQuota: 0.5}, in(300, 50000), in(301, 50000))), "tree:300@77"); len(acts) != 0 {
+		t.Errorf("at the quota already: %v", acts)
+	}
+	acts = actionsOf(MakePlan(st(Want{Sched: "idle", CPUQuota: 0.5}, in(300, 50000), root(302))), "tree:300@77")
+	if len(acts) != 1 || acts[0].Kind() != "cgroup-move" {
+		t.Errorf("a new child: %v, want one move", acts)
+	}
+	// The agent lifts the quota (-1): set back to no limit in its cgroup;
+	// on a workload never moved, nothing at all.
+	acts = actionsOf(MakePlan(st(Want{Sched: "idle", CPUQuota: -1}, in(300, 50000), in(301, 50000))), "tree:300@77")
+	if len(acts) != 1 || *acts[0].(hal.SetCgroupCPU).QuotaUS != -1 {
+		t.Errorf("lifting the quota: %v", acts)
+	}
+	if acts := actionsOf(MakePlan(st(Want{Sched: "idle", CPUQuota: -1}, root(300), root(301))), "tree:300@77"); len(acts) != 0 {
+		t.Errorf("lifting a quota never set: %v", acts)
 	}
 }
 

@@ -131,26 +131,3 @@ func formatLabels(l map[string]string) string {
 
 // scrapeTimeout bounds one scrape.
 const scrapeTimeout = 2 * time.Second
-
-// AgentContext is what the agent sees when it adjusts a plan.
-type AgentContext struct {
-	Tick    int
-	Rewards map[string]Reward // last known reward per workload ID
-}
-
-// Agent is the seam for the learning agent: rules propose a plan, the
-// agent may adjust it (small steps), the guard filters what it returns.
-// Observe receives the rewards that followed each interval.
-type Agent interface {
-	Adjust(p Plan, c AgentContext) Plan
-	Observe(tick int, rewards map[string]Reward)
-}
-
-// NopAgent keeps the rules' plan as it is.
-type NopAgent struct{}
-
-// Adjust returns p unchanged.
-func (NopAgent) Adjust(p Plan, _ AgentContext) Plan { return p }
-
-// Observe does nothing.
-func (NopAgent) Observe(int, map[string]Reward) {}

@@ -51,8 +51,20 @@ type Want struct {
 	Sched    string `json:"sched,omitempty"` // other, batch, idle
 	Nice     *int   `json:"nice,omitempty"`
 	CPUShare uint64 `json:"cpu_share,omitempty"` // cgroup v2 cpu.weight scale 1..10000 (100 is the default)
-	Memory   string `json:"memory,omitempty"`
-	IRQs     string `json:"irqs,omitempty"`
+	// CPUQuota caps the workload's CPU time, in cores (0.5: half a CPU's
+	// time per period), through its cgroup's bandwidth quota; 0 leaves it
+	// alone. The learning agent sets it for batch work.
+	CPUQuota float64 `json:"cpu_quota,omitempty"`
+	Memory   string  `json:"memory,omitempty"`
+	IRQs     string  `json:"irqs,omitempty"`
+}
+
+// BaseSignature is Signature without what the agent fine-tunes
+// (cpu_quota): the arrangement the guard's cool-down counts changes of. The
+// agent's steps are spaced by its own judgment intervals instead.
+func (w Want) BaseSignature() string {
+	w.CPUQuota = 0
+	return w.Signature()
 }
 
 // Signature is a short text form of w, for hysteresis and the audit log.
@@ -68,6 +80,9 @@ func (w Want) Signature() string {
 	}
 	if w.CPUShare != 0 {
 		fmt.Fprintf(&b, " cpu_share=%d", w.CPUShare)
+	}
+	if w.CPUQuota != 0 {
+		fmt.Fprintf(&b, " cpu_quota=%.2f", w.CPUQuota)
 	}
 	if w.Memory != "" {
 		fmt.Fprintf(&b, " memory=%s", w.Memory)
@@ -554,7 +569,7 @@ func (rs *RuleSet) trait(n string) *Trait {
 // parseThen reads a rule's then mapping into w; it returns the count node.
 func parseThen(n *yaml.Node, label string, w *Want, errAt func(int, string, string, string, ...any)) *yaml.Node {
 	if n.Kind != yaml.MappingNode {
-		errAt(n.Line, label, "then", "want a mapping (cores, count, sched, nice, cpu_share, memory, irqs)")
+		errAt(n.Line, label, "then", "want a mapping (cores, count, sched, nice, cpu_share, cpu_quota, memory, irqs)")
 		return nil
 	}
 	oneOf := func(v *yaml.Node, field string, dst *string, allowed ...string) {
@@ -588,12 +603,19 @@ func parseThen(n *yaml.Node, label string, w *Want, errAt func(int, string, stri
 				continue
 			}
 			w.CPUShare = x
+		case "cpu_quota":
+			x, err := strconv.ParseFloat(v.Value, 64)
+			if err != nil || x < 0.01 || x > 4096 {
+				errAt(v.Line, label, "then.cpu_quota", "%q: want CPU cores of time per period, at least 0.01 (e.g. 0.5)", v.Value)
+				continue
+			}
+			w.CPUQuota = x
 		case "memory":
 			oneOf(v, "memory", &w.Memory, MemoryLocal, MemoryAny)
 		case "irqs":
 			oneOf(v, "irqs", &w.IRQs, IRQsAway, IRQsAny)
 		default:
-			errAt(k.Line, label, "then."+k.Value, "unknown field (want cores, count, sched, nice, cpu_share, memory, irqs)")
+			errAt(k.Line, label, "then."+k.Value, "unknown field (want cores, count, sched, nice, cpu_share, cpu_quota, memory, irqs)")
 		}
 	}
 	if count != nil && w.Cores != CoresDedicated {
