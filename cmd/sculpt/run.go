@@ -75,6 +75,8 @@ func newRunCmd(a *app) *cobra.Command {
 		keep     bool
 		jpath    string
 		model    string
+		agentF   string
+		expF     string
 		rulesF   string
 		configF  string
 		auditF   string
@@ -131,11 +133,14 @@ in the step's "excluded" list, or in observe mode on stderr).
 					mode: engine.Mode(mode), interval: interval, forDur: forDur, window: window, asJSON: asJSON,
 					sel:  workload.Selector{PIDs: pids, Cgroups: cgroups, All: len(pids) == 0 && len(cgroups) == 0},
 					keep: keep, journal: journalPath(jpath), rules: rulesF, config: configF, audit: auditF,
-					tel: tel, model: model,
+					tel: tel, model: model, agent: agentF, experience: experiencePath(expF),
 				})
 			}
 			if rulesF != "" || configF != "" || auditF != "" {
 				return usagef("--rules, --config and --audit need --mode advise or apply")
+			}
+			if cmd.Flags().Changed("agent") || expF != "" {
+				return usagef("--agent and --experience need --mode apply")
 			}
 			if err := a.recoverAtStart(cmd.Context(), journalPath(jpath), keep); err != nil {
 				return err
@@ -239,7 +244,24 @@ in the step's "excluded" list, or in observe mode on stderr).
 	f.StringVar(&jpath, "journal", "", "journal file (default $SCULPT_JOURNAL or "+journal.DefaultPath+")")
 	withoutFlag(f, &without)
 	f.StringVar(&model, "model", "", modelFlagHelp)
+	f.StringVar(&agentF, "agent", "sculpt", "apply mode: the learning agent that fine-tunes the rules' plan to meet the config's objectives (docs/agent.md), or none for the rules alone")
+	f.StringVar(&expF, "experience", "", "the agent's experience file (default $SCULPT_EXPERIENCE or "+defaultExperience+")")
 	return cmd
+}
+
+// defaultExperience is where the agent keeps what it learned.
+const defaultExperience = "/var/lib/sculpt/experience.json"
+
+// experiencePath resolves --experience, then $SCULPT_EXPERIENCE, then the
+// default.
+func experiencePath(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if env := os.Getenv("SCULPT_EXPERIENCE"); env != "" {
+		return env
+	}
+	return defaultExperience
 }
 
 // engineFlags are the flags of `sculpt run` in advise and apply mode.
@@ -253,6 +275,8 @@ type engineFlags struct {
 	rules, config, audit string
 	tel                  telemetry.DefaultOptions
 	model                string // --model: "" the embedded model, "none" the gene classifier
+	agent                string // --agent: sculpt or none
+	experience           string // the agent's experience file
 }
 
 // loadRules reads the rule file at path (the embedded default when path is
@@ -292,6 +316,10 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 	rules, err := a.loadRules(fl.rules)
 	if err != nil {
 		return usagef("--rules: %v", err)
+	}
+	ag, err := a.newAgent(fl, cfg)
+	if err != nil {
+		return err
 	}
 	var rulesStamp time.Time
 	if fl.rules != "" {
@@ -344,7 +372,7 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 	if m := a.loadDNAModel(fl.model); m != nil {
 		obsv.SetModel(m)
 	}
-	eng := engine.New(engine.Options{Mode: fl.mode, HAL: be, Topology: topo, Rules: rules, Config: cfg, Audit: auditW,
+	eng := engine.New(engine.Options{Mode: fl.mode, HAL: be, Topology: topo, Rules: rules, Config: cfg, Audit: auditW, Agent: ag,
 		Self: os.Getpid(), Ancestors: sampler.ancestors})
 	if fl.mode == engine.ModeApply && !fl.keep {
 		defer func() {

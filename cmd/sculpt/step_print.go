@@ -21,6 +21,8 @@ type stepPrinter struct {
 	mode engine.Mode
 	// shown is the last plan printed per workload ID: its text and name.
 	shown map[string]shownPlan
+	// agent is the last agent line printed (its context and level).
+	agent string
 }
 
 // shownPlan is what a printed plan is compared by: the rule, the wanted
@@ -62,6 +64,13 @@ func (p *stepPrinter) print(t time.Time, st *engine.Step) {
 				fmt.Fprintf(&b, "  %s (%s): no plan any more (no rule matches, or it left)\n", prev.name, id)
 				delete(p.shown, id)
 			}
+		}
+	}
+	if a := st.Agent; a != nil {
+		key := fmt.Sprintf("%s|%d|%v", a.Context, a.Level, a.Settled)
+		if key != p.agent || a.Move != "" {
+			p.agent = key
+			b.WriteString(agentLine(a))
 		}
 	}
 	for _, ap := range st.Applied {
@@ -116,6 +125,45 @@ func decisionText(d engine.Decision, mode engine.Mode, verb string) string {
 	if mode == engine.ModeAdvise {
 		for _, pa := range d.Actions {
 			fmt.Fprintf(&b, "    %s: %s  (%s)\n", verb, pa.Action, pa.Reason)
+		}
+	}
+	return b.String()
+}
+
+// agentLine is the agent's state as a person reads it: what it arranges
+// for, the level in force, how it got there and the objectives' last
+// measure.
+func agentLine(a *engine.AgentState) string {
+	var b strings.Builder
+	if a.Levels == 0 || a.Start == "" && a.Level == 0 && !a.Settled && a.Move == "" && len(a.Objectives) == 0 {
+		fmt.Fprintf(&b, "  agent: idle (%s)\n", a.Context)
+		return b.String()
+	}
+	state := "searching"
+	if a.Settled {
+		state = fmt.Sprintf("settled after %d intervals", a.ConvergedAfter)
+	}
+	fmt.Fprintf(&b, "  agent: %s: level %d of %d, %s", a.Context, a.Level, a.Levels-1, state)
+	if a.Start != "" {
+		fmt.Fprintf(&b, " (started from %s)", a.Start)
+	}
+	b.WriteByte('\n')
+	if a.Move != "" {
+		fmt.Fprintf(&b, "    %s\n", a.Move)
+	}
+	for _, o := range a.Objectives {
+		switch {
+		case !o.Latency:
+			fmt.Fprintf(&b, "    %s %s: %.2f cores\n", o.Name, o.Objective, o.Value)
+		case !o.Known:
+			fmt.Fprintf(&b, "    %s %s: not measured (%s)\n", o.Name, o.Objective, o.Why)
+		default:
+			verdict := "met"
+			if !o.Met {
+				verdict = "VIOLATED"
+			}
+			fmt.Fprintf(&b, "    %s %s: %v, %s (batch work %.2f cores)\n", o.Name, o.Objective,
+				time.Duration(o.Value*float64(time.Second)).Round(time.Microsecond), verdict, a.BatchCPU)
 		}
 	}
 	return b.String()
