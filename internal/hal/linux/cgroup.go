@@ -414,6 +414,7 @@ func (b *Backend) prepareRemove(a hal.RemoveCgroup) (plan, error) {
 		var removed []string
 		for _, c := range present {
 			dir, _, _ := b.cgroupDir(c, a.Cgroup)
+			drainCgroup(dir)
 			if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 				err = fmt.Errorf("remove cgroup %s: %w", dir, unwrapPath(err))
 				var rb []error
@@ -431,6 +432,25 @@ func (b *Backend) prepareRemove(a hal.RemoveCgroup) (plan, error) {
 		}
 		return nil
 	}}, nil
+}
+
+// drainCgroup moves the processes left in the cgroup at dir to its parent
+// before the cgroup is removed: the children a process forked after it was
+// moved in (the move's undo takes back only the process it moved) go where
+// the cgroup's processes came from, the parent that sculpt made it under.
+// A few rounds catch a process forked during the move; what cannot be
+// moved leaves the removal to fail with EBUSY, naming the cgroup.
+func drainCgroup(dir string) {
+	parent := filepath.Join(filepath.Dir(dir), "cgroup.procs")
+	for range 5 {
+		b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if err != nil || len(bytes.TrimSpace(b)) == 0 {
+			return
+		}
+		for _, pid := range strings.Fields(string(b)) {
+			_ = os.WriteFile(parent, []byte(pid), 0) // a process that exits meanwhile is gone: nothing to move
+		}
+	}
 }
 
 // prepareMove reads the process's cgroup in each hierarchy and plans

@@ -1,0 +1,74 @@
+package linux
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"sculpt/internal/hal"
+)
+
+// cpuCgroupOf reads the v1 cpu cgroup of pid from /proc, independently of
+// the code under test.
+func cpuCgroupOf(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(l, ":", 3)
+		if len(parts) == 3 && (parts[1] == "cpu" || strings.HasPrefix(parts[1], "cpu,") || strings.Contains(parts[1], ",cpu,") || strings.HasSuffix(parts[1], ",cpu")) {
+			return parts[2]
+		}
+	}
+	return ""
+}
+
+// A process moved into a cgroup sculpt made forks a child there; undoing
+// the move takes back the process, and the cgroup's removal (the create's
+// undo) takes the child to the parent cgroup instead of failing with EBUSY.
+func TestRemoveCgroupDrainsInheritedChildren(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create cgroups and move processes")
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cpu/cgroup.procs"); err != nil {
+		t.Skip("needs the cgroup v1 cpu hierarchy at /sys/fs/cgroup/cpu: " + err.Error())
+	}
+	b, _ := newBackend(t)
+	ctx := context.Background()
+	f := startForker(t, false)
+	pid := f.cmd.Process.Pid
+	before := cpuCgroupOf(t, pid)
+	cg := "/sculpt-w-test-drain-" + strconv.Itoa(os.Getpid())
+	createUndo, err := b.Apply(ctx, hal.CreateCgroup{Cgroup: cg, Controllers: []string{"cpu"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove("/sys/fs/cgroup/cpu" + cg) })
+	moveUndo, err := b.Apply(ctx, hal.MoveToCgroup{PID: pid, Cgroup: cg, Controllers: []string{"cpu"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := f.fork()
+	if got := cpuCgroupOf(t, child); got != cg {
+		t.Fatalf("child %d is in %q, want it to inherit %s", child, got, cg)
+	}
+	if _, err := b.Apply(ctx, moveUndo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Apply(ctx, createUndo); err != nil {
+		t.Fatalf("removing the cgroup with an inherited child in it: %v", err)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cpu" + cg); !os.IsNotExist(err) {
+		t.Errorf("cgroup still there: %v", err)
+	}
+	if got := cpuCgroupOf(t, pid); got != before {
+		t.Errorf("process back in %q, want %q", got, before)
+	}
+	if got := cpuCgroupOf(t, child); got != "/" {
+		t.Errorf("child in %q, want the parent cgroup /", got)
+	}
+}
