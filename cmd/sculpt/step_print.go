@@ -135,7 +135,7 @@ func decisionText(d engine.Decision, mode engine.Mode, verb string) string {
 // measure.
 func agentLine(a *engine.AgentState) string {
 	var b strings.Builder
-	if a.Levels == 0 || a.Start == "" && a.Level == 0 && !a.Settled && a.Move == "" && len(a.Objectives) == 0 {
+	if a.Levels == 0 {
 		fmt.Fprintf(&b, "  agent: idle (%s)\n", a.Context)
 		return b.String()
 	}

@@ -110,7 +110,7 @@ type AgentOutput struct {
 type AgentState struct {
 	Agent          string            `json:"agent"`
 	Level          int               `json:"level"`
-	Levels         int               `json:"levels"`
+	Levels         int               `json:"levels"` // 0: idle, nothing to trade (Context says why)
 	Settled        bool              `json:"settled"`
 	ConvergedAfter int               `json:"converged_after"` // judged intervals to settle first (0: not yet)
 	Context        string            `json:"context,omitempty"`

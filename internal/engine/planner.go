@@ -7,6 +7,7 @@ import (
 
 	"sculpt/internal/hal"
 	"sculpt/internal/hal/topology"
+	"sculpt/internal/workload"
 )
 
 // WorkloadState is what the planner knows of one workload: who it is, what
@@ -422,7 +423,7 @@ func remoteFraction(pages map[int]int, local []int) float64 {
 // CPU weight or quota: a child of the hierarchy's root, where such
 // processes sit, named after the workload's ID.
 func SculptCgroup(id string) string {
-	b := []byte("/sculpt-")
+	b := []byte(workload.SculptCgroupPrefix)
 	for _, c := range []byte(id) {
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_':

@@ -336,7 +336,7 @@ func TestPlanCPUShareNeedsOwnCgroup(t *testing.T) {
 // no cgroup.
 func TestPlanQuotaMakesACgroupOfItsOwn(t *testing.T) {
 	cg := SculptCgroup("tree:300@77")
-	if cg != "/sculpt-tree-300-77" {
+	if cg != "/sculpt-w-tree-300-77" {
 		t.Fatalf("SculptCgroup = %q", cg)
 	}
 	root := func(pid int) hal.ProcessState {

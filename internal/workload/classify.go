@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -42,9 +43,34 @@ func newCgInfo(entries []cgEntry) *cgInfo {
 			break
 		}
 	}
-	ci.classify()
+	if !slices.ContainsFunc(entries, func(e cgEntry) bool { return IsSculptCgroup(e.path) }) {
+		ci.classify()
+		return ci
+	}
+	// A process sculpt moved into a cgroup of its own (to weigh or cap its
+	// CPU) stays the workload it was: it is grouped as if it were still
+	// where sculpt found it, the hierarchy's root.
+	as := &cgInfo{entries: slices.Clone(entries), hasV2: ci.hasV2, v2: ci.v2}
+	for i := range as.entries {
+		if IsSculptCgroup(as.entries[i].path) {
+			as.entries[i].path = "/"
+		}
+	}
+	if IsSculptCgroup(as.v2) {
+		as.v2 = "/"
+	}
+	as.classify()
+	ci.kind, ci.id, ci.name, ci.pod, ci.mark = as.kind, as.id, as.name, as.pod, as.mark
 	return ci
 }
+
+// SculptCgroupPrefix starts the name of every cgroup sculpt makes for a
+// workload (engine.SculptCgroup): a child of a hierarchy's root.
+const SculptCgroupPrefix = "/sculpt-w-"
+
+// IsSculptCgroup reports whether path is a cgroup sculpt made for a
+// workload (or one below it).
+func IsSculptCgroup(path string) bool { return strings.HasPrefix(path, SculptCgroupPrefix) }
 
 // lookup returns the path of hierarchy key ("" for v2).
 func (ci *cgInfo) lookup(key string) (string, bool) {

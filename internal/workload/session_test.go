@@ -134,3 +134,40 @@ func TestShortHex(t *testing.T) {
 		}
 	}
 }
+
+// A process sculpt moved into a cpu cgroup of its own (to cap or weigh its
+// CPU) keeps its workload and ID: a tree stays a tree, a unit's process
+// stays in the unit.
+func TestDiscoverIgnoresSculptsOwnCgroups(t *testing.T) {
+	dir := t.TempDir()
+	roots := host.Roots{Proc: filepath.Join(dir, "proc"), Sys: filepath.Join(dir, "sys"), Cgroup: filepath.Join(dir, "cgroup")}
+	ps := sessionHost()
+	for i := range ps {
+		switch ps[i].pid {
+		case 121: // the spinner, moved by sculpt; its loop stays
+			ps[i].cgroup = v1only("/", SculptCgroupPrefix+"tree-120-13", "/process_api/"+shellHash)
+		case 302:
+			ps[i].cgroup = v1only("/", SculptCgroupPrefix+"tree-302-42", "/")
+		}
+	}
+	writeProcs(t, roots.Proc, ps)
+	d := NewDiscoverer(roots, Options{Self: selfPID, Ancestors: []int{100, 50}})
+	ws, err := d.Discover(Selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(summary(ws), "\n")
+	for _, w := range []string{`tree:120@13 tree "sh" [120 121]`, `tree:302@42 tree "python3" [302]`} {
+		if !strings.Contains(got, w) {
+			t.Errorf("no %s in:\n%s", w, got)
+		}
+	}
+	if strings.Contains(got, "cg:"+SculptCgroupPrefix) {
+		t.Errorf("a sculpt cgroup became a workload:\n%s", got)
+	}
+	for _, w := range ws {
+		if w.ID == "tree:120@13" && w.Cgroups.V1["cpu"] == "" {
+			t.Errorf("the tree lost its real cpu cgroup path: %+v", w.Cgroups)
+		}
+	}
+}

@@ -238,7 +238,7 @@ func (l *Learner) record() {
 	}
 }
 
-// idle lifts the quotas the agent set when there is nothing to trade: no
+// idle (a state with Levels 0) lifts the quotas the agent set when there is nothing to trade: no
 // service with a latency objective, or no batch work beside it.
 func (l *Learner) idle(in engine.AgentInput, batch, services []engine.AgentWorkload) engine.AgentOutput {
 	l.recordIfSettled()
@@ -247,7 +247,7 @@ func (l *Learner) idle(in engine.AgentInput, batch, services []engine.AgentWorkl
 	if len(services) == 0 {
 		why = "no service with a latency objective"
 	}
-	out := engine.AgentOutput{State: &engine.AgentState{Agent: "sculpt", Levels: l.cfg.Levels, Context: why,
+	out := engine.AgentOutput{State: &engine.AgentState{Agent: "sculpt", Context: why,
 		Objectives: in.Outcome.Objectives, BatchCPU: in.Outcome.BatchThroughput}}
 	for _, b := range batch {
 		if b.Want == nil || !l.limited[b.ID] {
