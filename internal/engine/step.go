@@ -117,7 +117,7 @@ func (e *Engine) propose(ctx context.Context, iv *interval) {
 // adjust measures the objectives over the interval that ended and lets the
 // agent fine-tune the wants in force. Services with an objective are shown
 // to the agent even when no rule matched them; batch work is what the
-// rules demote or what an objective says to maximise.
+// rules put in a batch class or what an objective says to maximise.
 func (e *Engine) adjust(ctx context.Context, iv *interval) {
 	stateOf := map[string]*WorkloadState{}
 	for i := range iv.states {
@@ -144,7 +144,7 @@ func (e *Engine) adjust(ctx context.Context, iv *interval) {
 		switch {
 		case hasObj && isLat:
 			aw.Role = RoleService
-		case (hasObj && o.Maximize != "") || (ws != nil && RewardKind(aw.Want) == RewardProgress):
+		case (hasObj && o.Maximize != "") || (ws != nil && isBatchClass(aw.Want)):
 			aw.Role = RoleBatch
 			in.Outcome.BatchThroughput += d.Genes["cpu_util"]
 		default:
@@ -170,6 +170,11 @@ func (e *Engine) adjust(ctx context.Context, iv *interval) {
 	}
 	e.tuned = tuned
 }
+
+// isBatchClass reports whether the rules put the workload in a batch
+// scheduling class: the work they recognised as batch, which the agent may
+// throttle. Busy work of unknown kind that only shares the CPUs is not.
+func isBatchClass(w *Want) bool { return w != nil && (w.Sched == "batch" || w.Sched == "idle") }
 
 // makePlan snapshots the arranged workloads' processes and plans.
 func (e *Engine) makePlan(ctx context.Context, iv *interval) error {
