@@ -83,6 +83,11 @@ func TestEngineAdjustStep(t *testing.T) {
 			t.Fatalf("rolled back the agent's throttling: %v", st.Undone)
 		}
 	}
+	// Throttled, the hog no longer looks CPU-bound to the rules; it stays
+	// the batch work the agent holds it as.
+	if f.policy[20] != "idle" || len(st.Plan.Decisions) == 0 || decisionOf(st.Plan, "hog").Rule != "batch-idle-small" {
+		t.Errorf("throttled hog: policy %s, decision %+v; want still batch-idle-small", f.policy[20], decisionOf(st.Plan, "hog"))
+	}
 	// The agent lifts the quota: one action, back to no limit, no cool-down
 	// (the arrangement is the same but for what the agent tunes).
 	ag.quota = -1

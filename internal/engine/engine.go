@@ -70,6 +70,10 @@ type Engine struct {
 	// interval: their changes are judged by the agent against the
 	// objectives, not rolled back for the batch progress they give up.
 	tuned map[string]bool
+	// throttled holds, per workload the agent gave a quota, the rules'
+	// match that made it batch work: kept in force while the quota holds
+	// the workload below the demand that matched it.
+	throttled map[string]*Match
 	// histograms are the last scrape of each workload's latency histogram
 	// (an objective's metric), to take the interval's observations.
 	histograms map[string]Buckets
@@ -95,7 +99,7 @@ func New(opts Options) *Engine {
 	}
 	e := &Engine{opts: opts, guard: NewGuard(opts.Config, opts.Self), agent: opts.Agent, rules: opts.Rules,
 		ledger: map[string][]*change{}, fixedIRQ: map[int]bool{}, rewards: map[string]Reward{}, excluded: map[string]bool{},
-		client: &http.Client{Timeout: scrapeTimeout}, tuned: map[string]bool{}, histograms: map[string]Buckets{}}
+		client: &http.Client{Timeout: scrapeTimeout}, tuned: map[string]bool{}, throttled: map[string]*Match{}, histograms: map[string]Buckets{}}
 	if e.agent == nil {
 		e.agent = NopAgent{}
 	}

@@ -89,6 +89,12 @@ func (e *Engine) propose(ctx context.Context, iv *interval) {
 			st.Warnings = append(st.Warnings, fmt.Sprintf("%s: %v", d.ID, err))
 		}
 		stable := e.guard.Hysteresis(e.tick, d.ID, m, d.PhaseChange)
+		if held, ok := e.throttled[d.ID]; ok && !isBatchClass(wantOfMatch(stable)) && !d.PhaseChange {
+			// The agent's quota holds this batch work below the demand that
+			// made the rules call it batch: it stays batch work until the
+			// agent lifts the quota (or its behaviour changes phase).
+			stable = held
+		}
 		if stable == nil {
 			if len(e.ledger[d.ID]) > 0 && e.guard.Frozen(d.ID) == "" {
 				e.undoWorkload(ctx, st, d.ID, d.Name, "undone", fmt.Sprintf("no rule has matched for %d intervals", max(e.opts.Config.Hysteresis, e.opts.Config.Release)))
@@ -161,6 +167,12 @@ func (e *Engine) adjust(ctx context.Context, iv *interval) {
 			continue // the agent adjusts only what the rules arranged
 		}
 		tuned[a.Workload] = true
+		if a.Want.CPUQuota > 0 {
+			held := *ws.Match
+			e.throttled[a.Workload] = &held
+		} else {
+			delete(e.throttled, a.Workload)
+		}
 		if a.Want.Signature() == ws.Match.Want.Signature() {
 			continue
 		}
@@ -168,7 +180,26 @@ func (e *Engine) adjust(ctx context.Context, iv *interval) {
 		e.audit(AuditRecord{Event: "adjusted", Workload: ws.ID, Name: ws.Name, Rule: ws.Match.Rule, Want: &ws.Match.Want,
 			Reason: a.Reason, Agent: out.State})
 	}
+	// A quota the agent set and no longer speaks for (the workload left
+	// its view) is lifted: the agent's fine-tuning ends with its role.
+	for id := range e.throttled {
+		if ws := stateOf[id]; ws != nil && !tuned[id] {
+			ws.Match.Want.CPUQuota = -1
+			tuned[id] = true
+			delete(e.throttled, id)
+			e.audit(AuditRecord{Event: "adjusted", Workload: ws.ID, Name: ws.Name, Rule: ws.Match.Rule, Want: &ws.Match.Want,
+				Reason: "quota lifted: the agent no longer weighs this workload"})
+		}
+	}
 	e.tuned = tuned
+}
+
+// wantOfMatch is m's want, nil for no match.
+func wantOfMatch(m *Match) *Want {
+	if m == nil {
+		return nil
+	}
+	return &m.Want
 }
 
 // isBatchClass reports whether the rules put the workload in a batch
