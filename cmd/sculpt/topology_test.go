@@ -109,6 +109,25 @@ func TestTopologyTextOnTwoSocketFixture(t *testing.T) {
 	}
 }
 
+// A machine without RAPL (the fixture, like this VM, has no powercap class)
+// says why in the telemetry sources.
+func TestTopologyTextSaysWhyNoRAPL(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"--sys-root", twoSocketFixture, "--proc-root", twoSocketFixture, "topology"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, stderr: %s", code, errb.String())
+	}
+	want := filepath.Join(twoSocketFixture, "class", "powercap") + " missing: kernel without CONFIG_POWERCAP"
+	for line := range strings.Lines(out.String()) {
+		if f := strings.Fields(line); len(f) > 2 && f[0] == "rapl" {
+			if f[1] != "unavailable" || !strings.Contains(line, want) {
+				t.Errorf("rapl line %q, want unavailable with %q", line, want)
+			}
+			return
+		}
+	}
+	t.Errorf("no rapl line in the telemetry sources:\n%s", out.String())
+}
+
 func TestTopologyBadSysRoot(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "no-such-sys")
 	var out, errb bytes.Buffer

@@ -62,11 +62,14 @@ var Catalog = []GeneInfo{
 	{"llc_miss_ratio", "fraction 0..1", "perf hw-cache LL read miss / access", "ΔLLC misses / ΔLLC loads", "no hardware PMU"},
 	{"cache_miss_rate", "misses/s", "perf hardware cache-misses", "Δcache misses / Δt", "no hardware PMU"},
 	{"branch_miss_ratio", "fraction 0..1", "perf hardware branch-misses, branch-instructions", "Δbranch misses / Δbranches", "no hardware PMU"},
+	{"instructions_rate", "instructions/s", "perf hardware instructions", "Δinstructions retired / Δt: the work a batch workload got done, comparable across intervals of the same program (engine.BatchThroughput prefers it to cpu_util)", "no hardware PMU"},
 	{"req_rate", "requests/s", "eBPF sock/sk_data_ready, sock/sock_send_length (server end of TCP and unix stream connections)", "Δrequests served / Δt; a request is data reaching the socket, answered by the process's next send on it", "no eBPF collector or kernel before 6.6 (no sk_data_ready), or the workload has served no request since sculpt started"},
 	{"req_p50_s", "s", "as req_rate: a latency histogram per process (4 buckets per power of two)", "median of the window's request latencies (arrival on the socket to the reply's send: queueing, wakeup, run-queue wait, service), interpolated in its bucket", "as req_rate, or no request served in the window"},
 	{"req_p90_s", "s", "as req_p50_s", "90th percentile of the window's request latencies, as req_p50_s", "as req_p50_s"},
 	{"req_p99_s", "s", "as req_p50_s", "99th percentile of the window's request latencies, as req_p50_s", "as req_p50_s"},
 	{"req_p999_s", "s", "as req_p50_s", "99.9th percentile of the window's request latencies, as req_p50_s (few requests in a window make it the slowest one)", "as req_p50_s"},
+	{"energy_watts", "W", "RAPL /sys/class/powercap/intel-rapl:N/energy_uj (package-N zones), wrap-around at max_energy_range_uj undone", "Δjoules of every package / Δt; machine-wide: a system gene only, never a workload's (RAPL cannot tell whose work used it)", "a workload's genes; no RAPL: /sys/class/powercap or its intel-rapl zones missing (VMs), or energy_uj not readable (root only since CVE-2020-8694)"},
+	{"energy_dram_watts", "W", "RAPL /sys/class/powercap/intel-rapl:*/energy_uj (dram zones)", "Δjoules of every dram zone / Δt; machine-wide, as energy_watts", "as energy_watts, or the platform measures no DRAM energy (AMD, most client CPUs)"},
 }
 
 // Genes maps gene names to values; a gene that was not measured is absent.
@@ -321,11 +324,15 @@ func computeGenes(frames []telemetry.Frame) (Genes, map[string]float64, *window)
 	set2("llc_miss_ratio")(ratio(telemetry.PerfLLCMisses, telemetry.PerfLLCLoads))
 	set2("cache_miss_rate")(w.rate(telemetry.PerfCacheMisses))
 	set2("branch_miss_ratio")(ratio(telemetry.PerfBranchMisses, telemetry.PerfBranches))
+	set2("instructions_rate")(w.rate(telemetry.PerfInstructions))
 	set2("req_rate")(w.rate(telemetry.ReqServed))
 	set2("req_p50_s")(telemetry.ReqLatencyQuantile(&w.sum, 0.5))
 	set2("req_p90_s")(telemetry.ReqLatencyQuantile(&w.sum, 0.9))
 	set2("req_p99_s")(telemetry.ReqLatencyQuantile(&w.sum, 0.99))
 	set2("req_p999_s")(telemetry.ReqLatencyQuantile(&w.sum, 0.999))
+	// RAPL: only the system frame carries them (Groups[SystemID]).
+	set2("energy_watts")(w.rate(telemetry.EnergyPackageJ))
+	set2("energy_dram_watts")(w.rate(telemetry.EnergyDRAMJ))
 	return g, w.peers, w
 }
 

@@ -100,8 +100,46 @@ func TestHardwareGenesFromCounters(t *testing.T) {
 		telemetry.PerfCycles: 1000, telemetry.PerfInstructions: 2500, telemetry.PerfLLCLoads: 100, telemetry.PerfLLCMisses: 25,
 	})}
 	g, _ := ComputeGenes(frames)
-	if g["ipc_insn_per_cycle"] != 2.5 || g["llc_miss_ratio"] != 0.25 {
+	if g["ipc_insn_per_cycle"] != 2.5 || g["llc_miss_ratio"] != 0.25 || g["instructions_rate"] != 2500 {
 		t.Errorf("hardware genes %v", g)
+	}
+}
+
+func TestInstructionsRateOverTheWindow(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	frames := []telemetry.Frame{
+		frame("w", t0, 1, 2*time.Second, map[telemetry.Metric]float64{telemetry.PerfInstructions: 6e9, telemetry.CPUUserSec: 2}),
+		frame("w", t0, 2, 3*time.Second, map[telemetry.Metric]float64{telemetry.PerfInstructions: 4e9, telemetry.CPUUserSec: 3}),
+	}
+	g, _ := ComputeGenes(frames)
+	if got, ok := g["instructions_rate"]; !ok || got != 2e9 {
+		t.Errorf("instructions_rate = %v (present %v), want 2e9 (10e9 over 5 s)", got, ok)
+	}
+	noPMU, _ := ComputeGenes([]telemetry.Frame{frame("w", t0, 1, time.Second, map[telemetry.Metric]float64{telemetry.CPUUserSec: 1})})
+	if _, ok := noPMU["instructions_rate"]; ok {
+		t.Errorf("instructions_rate present without a PMU: %v", noPMU)
+	}
+}
+
+func TestEnergyGenes(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	sys := []telemetry.Frame{
+		frame(telemetry.SystemID, t0, 1, 5*time.Second, map[telemetry.Metric]float64{telemetry.EnergyPackageJ: 400, telemetry.EnergyDRAMJ: 50}),
+		frame(telemetry.SystemID, t0, 2, 5*time.Second, map[telemetry.Metric]float64{telemetry.EnergyPackageJ: 600, telemetry.EnergyDRAMJ: 70}),
+	}
+	g, _ := ComputeGenes(sys)
+	if g["energy_watts"] != 100 || g["energy_dram_watts"] != 12 {
+		t.Errorf("energy genes %v, want energy_watts 100, energy_dram_watts 12", g)
+	}
+	// No dram zone (AMD): the dram gene is absent, not zero.
+	amd, _ := ComputeGenes([]telemetry.Frame{frame(telemetry.SystemID, t0, 1, 2*time.Second, map[telemetry.Metric]float64{telemetry.EnergyPackageJ: 90})})
+	if _, ok := amd["energy_dram_watts"]; ok || amd["energy_watts"] != 45 {
+		t.Errorf("without dram: %v, want energy_watts 45 and no energy_dram_watts", amd)
+	}
+	// A workload's frames carry no energy: absent.
+	w, _ := ComputeGenes([]telemetry.Frame{frame("w", t0, 1, time.Second, map[telemetry.Metric]float64{telemetry.CPUUserSec: 1})})
+	if _, ok := w["energy_watts"]; ok {
+		t.Errorf("a workload has energy_watts: %v", w)
 	}
 }
 

@@ -22,10 +22,12 @@ type DefaultOptions struct {
 	EBPF   EBPFOptions // EBPF.Roots defaults to the sampler's roots
 	// NoEBPF leaves the eBPF collector out.
 	NoEBPF bool
+	// NoRAPL leaves the RAPL energy collector out.
+	NoRAPL bool
 }
 
 // NewDefaultSampler builds a Sampler with every collector this machine
-// supports, in the order procfs, cgroup, psi, perf, net, ebpf. A collector whose
+// supports, in the order procfs, cgroup, psi, perf, net, ebpf, rapl. A collector whose
 // source is missing is left out and named in the returned notes (which the
 // caller logs); it is never an error.
 func NewDefaultSampler(roots host.Roots, opts DefaultOptions) (*Sampler, []string, error) {
@@ -65,6 +67,17 @@ func NewDefaultSampler(roots host.Roots, opts DefaultOptions) (*Sampler, []strin
 			notes = append(notes, err.Error())
 		default:
 			notes = append(notes, fmt.Sprintf("ebpf collector off: %v", err))
+		}
+	}
+	if !opts.NoRAPL {
+		rc, err := NewRAPLCollector(roots)
+		switch {
+		case err == nil:
+			cs = append(cs, rc)
+		case errors.Is(err, ErrNotSupported):
+			notes = append(notes, err.Error())
+		default:
+			notes = append(notes, fmt.Sprintf("rapl collector off: %v", err))
 		}
 	}
 	boot, err := ReadBootTime(roots)

@@ -110,6 +110,12 @@ const (
 	// processes that served a request since the collector attached
 	ReqServed     // counter, requests served (a reply after a request reached a server socket)
 	ReqLatencySec // counter, summed latency of the requests served, seconds
+	// RAPL energy (rapl_linux.go), machine-wide only (Groups[SystemID]):
+	// joules since the collector started, wrap-arounds of energy_uj undone
+	EnergyPackageJ // counter, joules of the package zones (package-N), summed over sockets
+	EnergyCoreJ    // counter, joules of the core subzones (the cores of each package)
+	EnergyUncoreJ  // counter, joules of the uncore subzones (integrated GPU on client parts)
+	EnergyDRAMJ    // counter, joules of the dram zones, where the platform measures DRAM
 	// ReqLatBucket0 is the first of ReqLatBuckets consecutive counters: the
 	// requests served by latency bucket (ReqLatBucketBounds). Add new
 	// metrics above it.
@@ -211,6 +217,10 @@ var MetricInfo = [NumMetrics]Info{
 	EBPFPipeRxBytes:   {"pipe_rx_bytes", Counter, "bytes", "eBPF raw_syscalls sys_enter+sys_exit (read family on a pipe)"},
 	ReqServed:         {"requests_served", Counter, "requests", "eBPF sock/sk_data_ready then sock/sock_send_length on a server socket"},
 	ReqLatencySec:     {"request_latency_seconds", Counter, "s", "eBPF sock/sk_data_ready to sock/sock_send_length"},
+	EnergyPackageJ:    {"energy_package_joules", Counter, "J", "/sys/class/powercap/intel-rapl:N/energy_uj (name package-N)"},
+	EnergyCoreJ:       {"energy_core_joules", Counter, "J", "/sys/class/powercap/intel-rapl:N:M/energy_uj (name core)"},
+	EnergyUncoreJ:     {"energy_uncore_joules", Counter, "J", "/sys/class/powercap/intel-rapl:N:M/energy_uj (name uncore)"},
+	EnergyDRAMJ:       {"energy_dram_joules", Counter, "J", "/sys/class/powercap/intel-rapl:*/energy_uj (name dram)"},
 	// ReqLatBucket0 and the buckets after it: reqLatBucketInfo (reqlat.go).
 }
 

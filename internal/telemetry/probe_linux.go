@@ -33,8 +33,9 @@ var probeCache struct {
 
 // ProbeSources reports which telemetry sources work on the machine seen
 // through roots. It reads roots.Proc/self/stat, roots.Proc/pressure/*,
-// roots.Proc/self/numa_maps, lists roots.Cgroup and opens (and closes) one
-// software and one hardware perf event on the calling process. The result is
+// roots.Proc/self/numa_maps, the RAPL zones under roots.Sys/class/powercap,
+// lists roots.Cgroup and opens (and closes) one software and one hardware
+// perf event on the calling process. The result is
 // computed once per roots value and cached; callers get a copy. It never
 // fails: a source that cannot be probed is reported unavailable with the
 // reason.
@@ -73,6 +74,7 @@ func probeSources(roots host.Roots) []SourceStatus {
 		probePerf(SourcePerfHardware, perfCycles),
 		probeEBPF(roots),
 		probeNUMAMaps(roots),
+		probeRAPL(roots),
 	}
 }
 

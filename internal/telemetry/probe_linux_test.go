@@ -19,7 +19,7 @@ func TestProbeSourcesReal(t *testing.T) {
 		}
 		byName[s.Name] = s
 	}
-	for _, n := range []string{SourceProcfs, SourceCgroupV1, SourceCgroupV2, SourcePSI, SourcePerfSoftware, SourcePerfHardware, SourceEBPF, SourceNUMAMaps} {
+	for _, n := range []string{SourceProcfs, SourceCgroupV1, SourceCgroupV2, SourcePSI, SourcePerfSoftware, SourcePerfHardware, SourceEBPF, SourceNUMAMaps, SourceRAPL} {
 		if _, ok := byName[n]; !ok {
 			t.Errorf("source %s not probed", n)
 		}
@@ -41,7 +41,7 @@ func TestProbeSourcesMissingRoots(t *testing.T) {
 	roots := host.Roots{Proc: filepath.Join(dir, "proc"), Sys: filepath.Join(dir, "sys"), Cgroup: filepath.Join(dir, "cgroup")}
 	for _, s := range ProbeSources(roots) {
 		switch s.Name {
-		case SourceProcfs, SourceCgroupV1, SourceCgroupV2, SourcePSI, SourceNUMAMaps:
+		case SourceProcfs, SourceCgroupV1, SourceCgroupV2, SourcePSI, SourceNUMAMaps, SourceRAPL:
 			if s.Available || !strings.Contains(s.Reason, dir) {
 				t.Errorf("%s on empty roots: available=%v reason=%q (want unavailable naming the path)", s.Name, s.Available, s.Reason)
 			}
