@@ -2,7 +2,11 @@ package engine
 
 import (
 	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,5 +131,53 @@ func TestRollbackWeighsObjectives(t *testing.T) {
 		if undone == withObjective {
 			t.Errorf("objective %v: rolled back %v; want a rollback only without an objective", withObjective, undone)
 		}
+	}
+}
+
+// Objectives read from the application's own metrics: a latency histogram
+// over the interval since the last scrape, a throughput counter's rate.
+func TestObjectivesFromApplicationMetrics(t *testing.T) {
+	var lat, jobs atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/jobs" {
+			fmt.Fprintf(w, "# TYPE jobs_total counter\njobs_total %d\n", 1000*jobs.Add(1))
+			return
+		}
+		// Each scrape: 100 more requests, all under 1 ms, then (from the
+		// third scrape) 100 more all between 2 and 4 ms.
+		k := lat.Add(1)
+		fast, slow := 100*k, int64(0)
+		if k >= 3 {
+			slow = 100 * (k - 2)
+		}
+		fmt.Fprintf(w, "# TYPE lat_seconds histogram\nlat_seconds_bucket{le=\"0.001\"} %d\nlat_seconds_bucket{le=\"0.002\"} %d\nlat_seconds_bucket{le=\"0.004\"} %d\nlat_seconds_bucket{le=\"+Inf\"} %d\nlat_seconds_sum 1\nlat_seconds_count %d\n",
+			fast, fast, fast+slow, fast+slow, fast+slow)
+	}))
+	defer srv.Close()
+	f := newFakeHAL(10, 20)
+	cfg := DefaultConfig()
+	cfg.Hysteresis = 1
+	cfg.Objectives = []Objective{
+		{Workload: "svc", P99: 2 * time.Millisecond, Metric: &ObjectiveMetric{URL: srv.URL + "/lat", Name: "lat_seconds"}},
+		{Workload: "hog", Maximize: "throughput", Metric: &ObjectiveMetric{URL: srv.URL + "/jobs", Name: "jobs_total"}},
+	}
+	ag := &scriptedAgent{quota: -1}
+	e := New(Options{Mode: ModeApply, HAL: f, Topology: vm2(), Rules: LoadDefaultRules(), Config: cfg, Self: 999999, Agent: ag})
+	o := obsOf(wl{"svc", 10, svcGenes}, wl{"hog", 20, hogGenes})
+	status := func(i int) (ObjectiveStatus, ObjectiveStatus) {
+		in := ag.inputs[i]
+		return in.Outcome.Objectives[0], in.Outcome.Objectives[1]
+	}
+	step(t, e, o)
+	if lat, thr := status(0); lat.Known || thr.Known {
+		t.Errorf("first scrape: %+v %+v, want both unknown (an interval needs two scrapes)", lat, thr)
+	}
+	step(t, e, o)
+	if lat, thr := status(1); !lat.Known || !lat.Met || lat.Value > 0.001 || !thr.Known || thr.Value <= 0 || thr.Source != "metric" {
+		t.Errorf("second: latency %+v throughput %+v; want p99 under 1ms met and a positive rate", lat, thr)
+	}
+	step(t, e, o) // this interval: 100 fast, 100 slow
+	if lat, _ := status(2); !lat.Known || lat.Met || lat.Value < 0.002 || lat.Value > 0.004 {
+		t.Errorf("third: latency %+v, want the interval's p99 between 2 and 4 ms, violated", lat)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"time"
 
 	"sculpt/internal/dna"
 )
@@ -84,11 +85,11 @@ type ObjectiveStatus struct {
 	Name      string  `json:"name"`
 	Objective string  `json:"objective"` // "p99 <= 2ms", "maximize throughput"
 	Latency   bool    `json:"latency"`
-	Value     float64 `json:"value"`  // seconds (latency) or cores (throughput)
+	Value     float64 `json:"value"`  // seconds (latency); throughput in Source's unit
 	Target    float64 `json:"target"` // seconds; 0 for throughput
 	Known     bool    `json:"known"`  // the signal was there this interval
 	Met       bool    `json:"met"`
-	Source    string  `json:"source"` // ebpf, metric, cpu
+	Source    string  `json:"source"` // ebpf or metric (latency); metric or BatchThroughput's unit
 	Why       string  `json:"why,omitempty"`
 }
 
@@ -146,8 +147,18 @@ func (e *Engine) objectiveStatus(ctx context.Context, o Objective, d *dna.DNA) O
 	s := ObjectiveStatus{Workload: d.ID, Name: d.Name, Objective: o.String()}
 	q, target, isLat := o.Percentile()
 	if !isLat {
-		s.Source = "cpu"
-		s.Value, s.Known = d.Genes["cpu_util"]
+		if o.Metric != nil {
+			s.Source = "metric"
+			v, err := e.metricRate(ctx, d.ID, o.Metric)
+			if err != nil {
+				s.Why = err.Error()
+				return s
+			}
+			s.Value, s.Known = v, true
+		} else {
+			s.Value, s.Source = BatchThroughput(d.Genes)
+			s.Known = s.Source != ""
+		}
 		s.Met = s.Known
 		return s
 	}
@@ -169,6 +180,38 @@ func (e *Engine) objectiveStatus(ctx context.Context, o Objective, d *dna.DNA) O
 	}
 	s.Met = s.Known && s.Value <= s.Target
 	return s
+}
+
+// metricRate reads a counter of the application's throughput and returns
+// its rate since the last scrape.
+func (e *Engine) metricRate(ctx context.Context, id string, m *ObjectiveMetric) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, scrapeTimeout)
+	defer cancel()
+	fams, err := ScrapeFamilies(ctx, e.client, m.URL)
+	if err != nil {
+		return 0, err
+	}
+	v, err := SampleValue(fams, m.Name, m.Labels)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	prev, had := e.counters[id]
+	e.counters[id] = counterReading{v, now}
+	if !had {
+		return 0, fmt.Errorf("metric %s: first scrape (a rate needs two)", m.Name)
+	}
+	r, ok := CounterRate(prev.value, v, now.Sub(prev.at))
+	if !ok {
+		return 0, fmt.Errorf("metric %s: no rate between %v and %v", m.Name, prev.value, v)
+	}
+	return r, nil
+}
+
+// counterReading is one scrape of a throughput counter.
+type counterReading struct {
+	value float64
+	at    time.Time
 }
 
 // metricQuantile reads the q-quantile of an application's histogram over

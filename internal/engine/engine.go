@@ -77,6 +77,8 @@ type Engine struct {
 	// histograms are the last scrape of each workload's latency histogram
 	// (an objective's metric), to take the interval's observations.
 	histograms map[string]Buckets
+	// counters are the last scrape of each workload's throughput counter.
+	counters map[string]counterReading
 }
 
 // change is what was applied to one workload in one interval.
@@ -99,7 +101,7 @@ func New(opts Options) *Engine {
 	}
 	e := &Engine{opts: opts, guard: NewGuard(opts.Config, opts.Self), agent: opts.Agent, rules: opts.Rules,
 		ledger: map[string][]*change{}, fixedIRQ: map[int]bool{}, rewards: map[string]Reward{}, excluded: map[string]bool{},
-		client: &http.Client{Timeout: scrapeTimeout}, tuned: map[string]bool{}, throttled: map[string]*Match{}, histograms: map[string]Buckets{}}
+		client: &http.Client{Timeout: scrapeTimeout}, tuned: map[string]bool{}, throttled: map[string]*Match{}, histograms: map[string]Buckets{}, counters: map[string]counterReading{}}
 	if e.agent == nil {
 		e.agent = NopAgent{}
 	}
