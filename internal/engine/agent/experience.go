@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"sculpt/internal/dna"
 	"sculpt/internal/sealed"
 )
 
@@ -116,22 +117,46 @@ func (x *Experience) Save(path string) error {
 }
 
 // MinSimilarity is how close (cosine) two services' embeddings must be for
-// one's experience to serve the other.
-const MinSimilarity = 0.5
+// one's experience to serve the other when the service's kind is known;
+// StrictSimilarity when it is not (the DNA model calls it novel or is not
+// sure): then the embedding alone says it is the same kind of workload as
+// one the agent learned about.
+const (
+	MinSimilarity    = 0.5
+	StrictSimilarity = 0.9
+)
 
-// Nearest returns the entry that serves c best: the same service kind and
-// ladder, batch kinds overlapping by half or more, and the most similar
-// embedding (when both have one). ok is false when none serves.
+// unknownKind reports whether a service kind names no kind: the learned
+// model found the workload novel or was not sure.
+func unknownKind(kind string) bool {
+	return kind == "" || kind == dna.KindNovel || kind == dna.KindUnknown
+}
+
+// Nearest returns the entry that serves c best: the same ladder, batch
+// kinds overlapping by half or more, and either the same service kind with
+// an embedding at least MinSimilarity alike (when both have one), or — for
+// a service of no known kind — an embedding at least StrictSimilarity alike.
+// The most similar wins. ok is false when none serves.
 func (x *Experience) Nearest(c Context) (Entry, float64, bool) {
 	best, bestScore := -1, math.Inf(-1)
 	for i, e := range x.Entries {
-		if e.Service != c.Service || e.Ladder != c.Ladder || jaccard(e.Batch, c.Batch) < 0.5 {
+		if e.Ladder != c.Ladder || jaccard(e.Batch, c.Batch) < 0.5 {
+			continue
+		}
+		both := len(e.Embedding) > 0 && len(e.Embedding) == len(c.Embedding)
+		need := MinSimilarity
+		if unknownKind(c.Service) {
+			if !both {
+				continue
+			}
+			need = StrictSimilarity
+		} else if e.Service != c.Service {
 			continue
 		}
 		score := jaccard(e.Batch, c.Batch)
-		if len(e.Embedding) > 0 && len(e.Embedding) == len(c.Embedding) {
+		if both {
 			sim := cosine(e.Embedding, c.Embedding)
-			if sim < MinSimilarity {
+			if sim < need {
 				continue
 			}
 			score += sim

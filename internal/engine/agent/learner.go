@@ -177,18 +177,18 @@ func (l *Learner) Adjust(in engine.AgentInput) engine.AgentOutput {
 }
 
 // begin starts the search of a new context: from the nearest experience
-// when the service's DNA is known, from the rules' plan when it is novel
-// or nothing is known of its kind.
+// (Nearest: the same kind, or for a novel service an embedding very like
+// one learned), else from the rules' plan.
 func (l *Learner) begin(key string, ctx Context, d *dna.DNA) {
 	s := &l.state
 	*s = learnerState{key: key, ctx: ctx, fresh: true, recorded: -1}
 	switch e, _, ok := l.x.Nearest(ctx); {
-	case d.Novel || ctx.Service == dna.KindNovel || ctx.Service == dna.KindUnknown || ctx.Service == "":
-		s.search = NewSearch(l.scfg, 0, false)
-		s.start = "rules: the service's DNA is novel or unknown"
 	case ok:
 		s.search = NewSearch(l.scfg, e.Level, true)
 		s.start = fmt.Sprintf("experience: level %d, learned with %s (%s) beside %s", e.Level, orKind(e.Resembles, e.Service), e.Service, strings.Join(e.Batch, ", "))
+	case d.Novel || unknownKind(ctx.Service):
+		s.search = NewSearch(l.scfg, 0, false)
+		s.start = "rules: the service's DNA is novel and like nothing learned"
 	default:
 		s.search = NewSearch(l.scfg, 0, false)
 		s.start = "rules: no experience of this kind yet"
@@ -228,8 +228,8 @@ func (l *Learner) recordIfSettled() {
 // experience file (a failed save is kept for Err and retried next time).
 func (l *Learner) record() {
 	s := &l.state
-	if s.ctx.Service == dna.KindNovel || s.ctx.Service == dna.KindUnknown {
-		return
+	if unknownKind(s.ctx.Service) && len(s.ctx.Embedding) == 0 {
+		return // nothing to recognise it by later
 	}
 	l.x.Record(s.ctx, s.search.Level(), s.thr/float64(max(s.obs, 1)), float64(s.met)/float64(max(s.obs, 1)), s.obs, l.now())
 	s.recorded = s.search.Level()

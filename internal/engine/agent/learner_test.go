@@ -103,11 +103,19 @@ func TestLearnerLearnsAndTransfers(t *testing.T) {
 	if out.State.Start == "" || settledWarm == 0 || settledWarm*3 > settledCold {
 		t.Errorf("warm start %q settled at %d, cold at %d: want a third or less", out.State.Start, settledWarm, settledCold)
 	}
-	novel := newColocation(3, 5, "", []float64{0.9, 0.3, 0.1})
+	// A novel service starts from the rules, unless its embedding is very
+	// like one the agent learned about.
+	novel := newColocation(3, 5, "", []float64{0.2, 1, 0.4})
 	novel.svc.Novel, novel.svc.Archetype = true, dna.KindNovel
 	n, _ := New(Options{Config: testConfig(), Experience: x})
 	if out := n.Adjust(novel.input(1, 0)); out.State.Level != 0 {
 		t.Errorf("novel service started at level %d (%s), want the rules' plan", out.State.Level, out.State.Start)
+	}
+	twin := newColocation(3, 5, "", []float64{1, 0.22, 0.1})
+	twin.svc.Novel, twin.svc.Archetype = true, dna.KindNovel
+	n, _ = New(Options{Config: testConfig(), Experience: x})
+	if out := n.Adjust(twin.input(1, 0)); out.State.Level < 5 {
+		t.Errorf("novel service with memcached's DNA started at level %d (%s), want memcached's experience", out.State.Level, out.State.Start)
 	}
 }
 
