@@ -11,7 +11,9 @@ import (
 
 // writeCLIDoc renders every command, its description and flags as
 // markdown: docs/cli.md is this output (a test keeps it in step).
-func writeCLIDoc(w io.Writer, root *cobra.Command) {
+// writeCLIDoc writes docs/cli.md; example returns the output of a real run
+// of a command, kept in docs/examples/<command-path>.txt ("" for none).
+func writeCLIDoc(w io.Writer, root *cobra.Command, example func(path string) string) {
 	fmt.Fprintf(w, "# sculpt command line\n\nGenerated from the commands themselves (`go test ./cmd/sculpt -run TestCLIDocUpToDate -update`).\n")
 	fmt.Fprintf(w, "Exit codes: 0 success, 1 failure, 2 bad input (nothing was changed).\n\n")
 	fmt.Fprintf(w, "Flags of every command:\n\n")
@@ -31,6 +33,9 @@ func writeCLIDoc(w io.Writer, root *cobra.Command) {
 			fmt.Fprintf(w, "%s\n", strings.TrimSpace(desc))
 			if sub.Example != "" {
 				fmt.Fprintf(w, "\nExamples:\n\n```\n%s\n```\n", strings.TrimRight(sub.Example, "\n"))
+			}
+			if out := example(strings.ReplaceAll(sub.CommandPath(), " ", "-")); out != "" {
+				fmt.Fprintf(w, "\nOutput of a real run (docs/examples):\n\n```\n%s\n```\n", strings.TrimRight(out, "\n"))
 			}
 			// The command's own flags, and those it passes to its subcommands.
 			own := pflag.NewFlagSet(sub.Name(), pflag.ContinueOnError)
