@@ -258,6 +258,8 @@ func TestRunEngineBadInput(t *testing.T) {
 		{[]string{"rules", "check", bad}, "bad.yaml:4: error: rule \"x\": when: CEL"},
 		{[]string{"run", "--mode", "advise", "--without", "perf,bpf", "--for", "1s"}, `--without bpf: want perf or ebpf`},
 		{[]string{"dna", "--without", "psi"}, `--without psi: want perf or ebpf`},
+		{[]string{"run", "--mode", "apply", "--agent", "clever", "--for", "1s"}, `--agent clever: want sculpt or none`},
+		{[]string{"run", "--agent", "none"}, "--agent and --experience need --mode apply"},
 	} {
 		code, out, errs := runCLI(t, c.args...)
 		if code != 2 || !strings.Contains(out+errs, c.want) {
@@ -319,5 +321,35 @@ func TestRunReloadKeepsLastGoodRules(t *testing.T) {
 	}
 	if !rejected || lastRule != "everything" {
 		t.Errorf("rejected=%v, last decision by rule %q (want the good rule still in force)", rejected, lastRule)
+	}
+}
+
+// An experience file the agent cannot read is refused, with its path and
+// why; the run goes on with the rules alone and leaves the file as it was.
+func TestRunRefusesACorruptExperienceFile(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("apply mode needs root")
+	}
+	dir := t.TempDir()
+	exp := filepath.Join(dir, "experience.json")
+	corrupt := []byte("sculpt-experience 1 5 0000\n{}{}}")
+	if err := os.WriteFile(exp, corrupt, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "slo.yaml")
+	if err := os.WriteFile(cfg, []byte("version: 1\nobjectives:\n  - workload: nothing-here\n    p99: 1ms\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	idle := testload.Start(t, "sleep", nil)
+	code, _, errs := runCLI(t, "run", "--mode", "apply", "--interval", "500ms", "--for", "1200ms", "--config", cfg,
+		"--experience", exp, "--journal", filepath.Join(dir, "journal.json"), "--pid", strconv.Itoa(idle.Process.Pid))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, "the agent is off") || !strings.Contains(errs, exp) || !strings.Contains(errs, "checksum") && !strings.Contains(errs, "truncated") {
+		t.Errorf("stderr does not say the file was refused and why:\n%s", errs)
+	}
+	if b, _ := os.ReadFile(exp); string(b) != string(corrupt) {
+		t.Errorf("the refused file was changed: %q", b)
 	}
 }
