@@ -56,6 +56,7 @@ type SculptReqHist struct {
 type SculptReqSock struct {
 	_       structs.HostLayout
 	Pending uint64
+	Cookie  uint64
 	Role    uint32
 	Pad     uint32
 }

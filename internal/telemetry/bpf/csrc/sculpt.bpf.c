@@ -207,6 +207,7 @@ enum {
 
 struct req_sock {
 	__u64 pending; // arrival time (ns, monotonic) of the oldest unanswered request; 0: none
+	__u64 cookie;  // the socket's cookie: a socket reusing a closed one's memory has another
 	__u32 role;    // ROLE_*: from the TCP handshake when seen
 	__u32 pad;
 };
@@ -586,6 +587,12 @@ static __always_inline void req_reply(struct sock *sk, int ret)
 	struct req_sock *rs = bpf_map_lookup_elem(&req_socks, &key);
 	if (!rs || !rs->pending)
 		return;
+	if (rs->cookie != bpf_get_socket_cookie(sk)) {
+		// A closed socket's entry (a unix socket has no close hook here):
+		// its arrival is not this socket's.
+		rs->pending = 0;
+		return;
+	}
 	__u64 start = rs->pending;
 	rs->pending = 0;
 	int kind = req_sock_kind(sk);
@@ -615,10 +622,13 @@ int BPF_PROG(sk_ready, struct sock *sk)
 		return 0;
 	__u64 key = (__u64)sk;
 	__u64 now = bpf_ktime_get_ns();
+	__u64 cookie = bpf_get_socket_cookie(sk);
 	struct req_sock *rs = bpf_map_lookup_elem(&req_socks, &key);
-	if (!rs) {
-		struct req_sock v = {.pending = now};
-		bpf_map_update_elem(&req_socks, &key, &v, BPF_NOEXIST);
+	if (!rs || rs->cookie != cookie) {
+		// New, or the entry of a closed socket whose memory this one
+		// reuses (unix sockets have no close hook here): start afresh.
+		struct req_sock v = {.pending = now, .cookie = cookie};
+		bpf_map_update_elem(&req_socks, &key, &v, 0);
 		return 0;
 	}
 	if (rs->role == ROLE_CLIENT)
@@ -644,7 +654,7 @@ int BPF_PROG(sk_state, struct sock *sk, int oldstate, int newstate)
 	}
 	if (newstate != TCP_ESTABLISHED)
 		return 0;
-	struct req_sock v = {};
+	struct req_sock v = {.cookie = bpf_get_socket_cookie(sk)};
 	if (oldstate == TCP_SYN_RECV)
 		v.role = ROLE_SERVER;
 	else if (oldstate == TCP_SYN_SENT)
