@@ -487,7 +487,7 @@ func evaluate(name string, meth method, cat ArchetypeCatalog, rule PhaseRule, nn
 			if trainMeans[j] == nil {
 				continue
 			}
-			c := cosine(means[i], trainMeans[j])
+			c := Cosine(means[i], trainMeans[j])
 			if test[i].Label == train[j].Label {
 				same += c
 				nSame++
@@ -619,7 +619,9 @@ func majority(votes map[string]int) string {
 	return best
 }
 
-func cosine(a, b []float64) float64 {
+// Cosine is the cosine similarity of two embeddings (0 when either is
+// zero): how alike two workloads' DNA is, whatever its scale.
+func Cosine(a, b []float64) float64 {
 	var ab, aa, bb float64
 	for i := range a {
 		ab += a[i] * b[i]

@@ -155,7 +155,7 @@ func (x *Experience) Nearest(c Context) (Entry, float64, bool) {
 		}
 		score := jaccard(e.Batch, c.Batch)
 		if both {
-			sim := cosine(e.Embedding, c.Embedding)
+			sim := dna.Cosine(e.Embedding, c.Embedding)
 			if sim < need {
 				continue
 			}
@@ -182,7 +182,7 @@ func (x *Experience) Record(c Context, level int, throughput, attainment float64
 		if e.Service != c.Service || e.Ladder != c.Ladder || !slices.Equal(e.Batch, c.Batch) {
 			continue
 		}
-		if len(e.Embedding) > 0 && len(c.Embedding) == len(e.Embedding) && cosine(e.Embedding, c.Embedding) < 0.95 {
+		if len(e.Embedding) > 0 && len(c.Embedding) == len(e.Embedding) && dna.Cosine(e.Embedding, c.Embedding) < 0.95 {
 			continue
 		}
 		e.Level, e.Throughput, e.Attainment, e.Intervals = level, throughput, attainment, intervals
@@ -218,17 +218,4 @@ func jaccard(a, b []string) float64 {
 		}
 	}
 	return float64(in) / float64(len(a)+len(b)-in)
-}
-
-func cosine(a, b []float64) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += a[i] * b[i]
-		aa += a[i] * a[i]
-		bb += b[i] * b[i]
-	}
-	if aa == 0 || bb == 0 {
-		return 0
-	}
-	return ab / math.Sqrt(aa*bb)
 }
