@@ -18,7 +18,7 @@ const (
 // Program is the demand of one modelled workload at scale 1, alone on an
 // idle machine. The zoo programs' values are in Programs, with sources.
 type Program struct {
-	Name    string  `yaml:"name" json:"name"`
+	Name    string  `yaml:"-" json:"name"`
 	Kind    string  `yaml:"kind" json:"kind"`
 	Threads int     `yaml:"threads" json:"threads"`
 	CPU     float64 `yaml:"cpu" json:"cpu"` // cores of demand (services: from ReqRate × ServiceUS)
