@@ -30,9 +30,11 @@ type Hardware struct {
 	// relative to one thread alone (1.0: SMT gives nothing).
 	SMTYield float64
 
-	llcOf  []int // CPU -> index in LLCs (-1 none)
-	alone  map[Program]Outcome
-	nodeIx map[int]int
+	llcOf    []int // CPU -> index in LLCs (-1 none)
+	alone    map[Program]Outcome
+	cpuNode  []int   // CPU -> node index
+	siblings [][]int // CPU -> its SMT siblings
+	nodeIx   map[int]int
 }
 
 // LLC is one shared last-level cache.
@@ -136,6 +138,12 @@ func newHardware(name string, t *topology.Topology, nodeBW float64, ways int) *H
 	for i := range h.llcOf {
 		h.llcOf[i] = -1
 	}
+	h.cpuNode = make([]int, maxCPU)
+	h.siblings = make([][]int, maxCPU)
+	for _, c := range t.CPUs {
+		h.cpuNode[c.ID] = h.node(max(c.Node, 0))
+		h.siblings[c.ID] = c.ThreadSiblings
+	}
 	for i, l := range h.LLCs {
 		for _, c := range l.CPUs {
 			if c < maxCPU {
@@ -150,7 +158,12 @@ func newHardware(name string, t *topology.Topology, nodeBW float64, ways int) *H
 func (h *Hardware) node(id int) int { return h.nodeIx[id] }
 
 // NodeOfCPU is the index in Topo.Nodes of the node of cpu.
-func (h *Hardware) NodeOfCPU(cpu int) int { return h.node(max(h.Topo.NodeOfCPU(cpu), 0)) }
+func (h *Hardware) NodeOfCPU(cpu int) int {
+	if cpu >= 0 && cpu < len(h.cpuNode) {
+		return h.cpuNode[cpu]
+	}
+	return h.node(max(h.Topo.NodeOfCPU(cpu), 0))
+}
 
 // distance is the SLIT distance between node indexes a and b (10 local).
 func (h *Hardware) distance(a, b int) float64 {

@@ -163,8 +163,15 @@ func Evaluate(w *World) []Outcome {
 		per := d / float64(len(pl.Threads))
 		for ti, t := range pl.Threads {
 			cpus := onlineOf(hw, t.CPUs)
+			d := math.Min(per, 1) / float64(len(cpus))
+			wt := schedWeight(t, pl.Weight)
 			for _, c := range cpus {
-				entries[c] = append(entries[c], cpuEntry{w: i, t: ti, demand: math.Min(per, 1) / float64(len(cpus)), weight: schedWeight(t, pl.Weight), policy: t.Policy})
+				// Threads of one workload alike on a CPU are one entry.
+				if es := entries[c]; len(es) > 0 && es[len(es)-1].w == i && es[len(es)-1].weight == wt {
+					es[len(es)-1].demand += d
+					continue
+				}
+				entries[c] = append(entries[c], cpuEntry{w: i, t: ti, demand: d, weight: wt, policy: t.Policy})
 			}
 		}
 	}
@@ -181,11 +188,9 @@ func Evaluate(w *World) []Outcome {
 	for range 3 {
 		for c := range entries {
 			capOf[c] = 1
-			if cpu := hw.Topo.CPU(c); cpu != nil {
-				for _, s := range cpu.ThreadSiblings {
-					if s != c && s < ncpu {
-						capOf[c] -= (1 - hw.SMTYield/2) * load[s]
-					}
+			for _, s := range hw.siblings[c] {
+				if s != c && s < ncpu {
+					capOf[c] -= (1 - hw.SMTYield/2) * load[s]
 				}
 			}
 			waterFill(entries[c], capOf[c])
@@ -452,7 +457,7 @@ func memLatency(hw *Hardware, run, pages, util []float64) float64 {
 // its threads may run on (numa_maps against Cpus_allowed, as the real
 // collector counts it).
 func localFrac(hw *Hardware, p Placement) float64 {
-	nodes := map[int]bool{}
+	nodes := make([]bool, len(hw.Topo.Nodes))
 	for _, t := range p.Threads {
 		for _, c := range t.CPUs {
 			nodes[hw.NodeOfCPU(c)] = true

@@ -15,6 +15,9 @@ type Choice struct {
 	Node   int    `json:"node"`   // dedicated whole cores on this node (index); -1: the shared CPUs
 	Pages  int    `json:"pages"`  // pages on this node (index); -1: where they are; -2: spread over every node
 	Policy string `json:"policy"` // other, batch (nice 10), idle
+	// Quota is the share of its demand a batch workload may use (cpu.max;
+	// 0: no limit), the learning agent's lever.
+	Quota float64 `json:"quota,omitempty"`
 }
 
 // Arrangement is a choice per workload (in the World's order) and where
@@ -39,8 +42,10 @@ const maxExhaustive = 50000
 
 // candidates lists each workload's choices: a service shared or on
 // dedicated cores of any node (pages with it: remote memory is never
-// faster, TestRemoteNeverFaster); batch work in each class, its pages
-// where they are or spread over the nodes.
+// faster, TestRemoteNeverFaster); batch work in the normal or the idle
+// class (SCHED_BATCH lies between them in the model), with no CPU quota,
+// half or a fifth of its demand, its pages where they are or spread over
+// the nodes.
 func candidates(w *World) [][]Choice {
 	nodes := len(w.HW.Topo.Nodes)
 	out := make([][]Choice, len(w.Progs))
@@ -52,10 +57,12 @@ func candidates(w *World) [][]Choice {
 			}
 			continue
 		}
-		for _, pol := range []string{"other", "batch", "idle"} {
-			out[i] = append(out[i], Choice{Node: -1, Pages: -1, Policy: pol})
-			if nodes > 1 {
-				out[i] = append(out[i], Choice{Node: -1, Pages: -2, Policy: pol})
+		for _, pol := range []string{"other", "idle"} {
+			for _, q := range []float64{0, 0.5, 0.2} {
+				out[i] = append(out[i], Choice{Node: -1, Pages: -1, Policy: pol, Quota: q})
+				if nodes > 1 {
+					out[i] = append(out[i], Choice{Node: -1, Pages: -2, Policy: pol, Quota: q})
+				}
 			}
 		}
 	}
@@ -144,7 +151,7 @@ func realize(w *World, base []Placement, a Arrangement) ([]Placement, map[int][]
 				pl.Pages[k] = 1 / float64(len(pl.Pages))
 			}
 		}
-		pl.Quota = 0
+		pl.Quota = ch.Quota * w.Progs[i].CPU
 		out[i] = pl
 	}
 	irqs := map[int][]int{}
@@ -311,8 +318,11 @@ func applyArrangement(ctx context.Context, s *Server, names []string, w *World, 
 				return n, err
 			}
 		}
-		if sp.place.Quota > 0 {
+		if math.Abs(sp.place.Quota-want.Quota) > 1e-9 {
 			q := int64(-1)
+			if want.Quota > 0 {
+				q = max(1000, int64(want.Quota*100000))
+			}
 			if err := do(hal.SetCgroupCPU{Cgroup: sp.cgroup, QuotaUS: &q}); err != nil {
 				return n, err
 			}

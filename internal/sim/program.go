@@ -19,24 +19,24 @@ const (
 // idle machine. The zoo programs' values are in Programs, with sources.
 type Program struct {
 	Name    string  `yaml:"-" json:"name"`
-	Kind    string  `yaml:"kind" json:"kind"`
-	Threads int     `yaml:"threads" json:"threads"`
-	CPU     float64 `yaml:"cpu" json:"cpu"` // cores of demand (services: from ReqRate × ServiceUS)
+	Kind    string  `yaml:"kind,omitempty" json:"kind"`
+	Threads int     `yaml:"threads,omitempty" json:"threads"`
+	CPU     float64 `yaml:"cpu,omitempty" json:"cpu"` // cores of demand (services: from ReqRate × ServiceUS)
 	// Services.
-	ReqRate   float64 `yaml:"req_rate" json:"req_rate,omitempty"`     // requests/s
-	ServiceUS float64 `yaml:"service_us" json:"service_us,omitempty"` // CPU µs per request, alone
+	ReqRate   float64 `yaml:"req_rate,omitempty" json:"req_rate,omitempty"`     // requests/s
+	ServiceUS float64 `yaml:"service_us,omitempty" json:"service_us,omitempty"` // CPU µs per request, alone
 	// Memory.
-	RSSGB        float64 `yaml:"rss_gb" json:"rss_gb"`
-	MemBW        float64 `yaml:"mem_bw_gbps" json:"mem_bw_gbps"` // DRAM traffic alone, GB/s
-	WorkingSetMB float64 `yaml:"working_set_mb" json:"working_set_mb"`
-	APKI         float64 `yaml:"apki" json:"apki"`         // LLC accesses per 1000 instructions
-	MissMin      float64 `yaml:"miss_min" json:"miss_min"` // LLC miss ratio with the whole working set cached
-	MissMax      float64 `yaml:"miss_max" json:"miss_max"` // with no LLC at all
-	IPC0         float64 `yaml:"ipc0" json:"ipc0"`         // instructions per cycle when every LLC access hits
-	FaultRate    float64 `yaml:"fault_rate" json:"fault_rate"`
+	RSSGB        float64 `yaml:"rss_gb,omitempty" json:"rss_gb"`
+	MemBW        float64 `yaml:"mem_bw_gbps,omitempty" json:"mem_bw_gbps"` // DRAM traffic alone, GB/s
+	WorkingSetMB float64 `yaml:"working_set_mb,omitempty" json:"working_set_mb"`
+	APKI         float64 `yaml:"apki,omitempty" json:"apki"`         // LLC accesses per 1000 instructions
+	MissMin      float64 `yaml:"miss_min,omitempty" json:"miss_min"` // LLC miss ratio with the whole working set cached
+	MissMax      float64 `yaml:"miss_max,omitempty" json:"miss_max"` // with no LLC at all
+	IPC0         float64 `yaml:"ipc0,omitempty" json:"ipc0"`         // instructions per cycle when every LLC access hits
+	FaultRate    float64 `yaml:"fault_rate,omitempty" json:"fault_rate"`
 	// I/O and network, bytes/s.
-	IOBps  float64 `yaml:"io_bps" json:"io_bps,omitempty"`
-	NetBps float64 `yaml:"net_bps" json:"net_bps,omitempty"`
+	IOBps  float64 `yaml:"io_bps,omitempty" json:"io_bps,omitempty"`
+	NetBps float64 `yaml:"net_bps,omitempty" json:"net_bps,omitempty"`
 }
 
 // Programs are the modelled zoo programs (docs/zoo.md). CPU, threads, RSS,

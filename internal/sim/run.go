@@ -200,7 +200,7 @@ func Run(ctx context.Context, sc *Scenario, policy string, steps int) (*Result, 
 
 // static is a static CPU manager (the kubelet's static policy): each
 // service, when it arrives, gets exclusive whole cores for its request
-// (its demand with a quarter of headroom), lowest free cores first and
+// (its demand with half again of headroom, as the rules ask), lowest free cores first and
 // CPU 0 kept for the system; everything else runs on the CPUs no service
 // holds. Memory, classes and interrupts are left alone.
 func static(ctx context.Context, s *Server, names []string, w *World, held map[string][]int) error {
@@ -219,7 +219,7 @@ func static(ctx context.Context, s *Server, names []string, w *World, held map[s
 		if w.Progs[i].Kind != KindService || held[n] != nil {
 			continue
 		}
-		want := int(math.Ceil(w.Progs[i].CPU * 1.25))
+		want := dedicatedCount(w.Progs[i])
 		var got []int
 		for _, c := range online {
 			if len(got) >= want || len(taken)+len(got) >= len(online) {
