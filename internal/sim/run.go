@@ -95,7 +95,9 @@ func Run(ctx context.Context, sc *Scenario, policy string, steps int) (*Result, 
 		nodeOf[w.Name] = nd
 	}
 	var eng *engine.Engine
-	prof := dna.NewProfiler(30 * time.Second)
+	// As sculpt run: the DNA (and the objectives' latency) over one interval,
+	// so the agent judges the arrangement of the interval that just ended.
+	prof := dna.NewProfiler(sc.Interval)
 	if policy == PolicyRules || policy == PolicySculpt {
 		cfg := engine.DefaultConfig()
 		for _, w := range sc.Workloads {

@@ -89,6 +89,13 @@ type Search struct {
 	probeFrom int
 	intervals int // judged intervals since the search began
 	settledAt int // intervals when it last settled (0: never)
+	// gaveUp: the objectives were violated at the ladder's top, so no level
+	// meets them; the search went back to the rules' plan (attainment
+	// being lost at every level, batch throughput decides) and climbs again
+	// at retryAt, waiting twice as long after each time it gives up.
+	gaveUp    bool
+	retryAt   int
+	retryWait int
 }
 
 // NewSearch starts a search at level start (0: the rules' plan); trusted
@@ -96,7 +103,7 @@ type Search struct {
 func NewSearch(cfg SearchConfig, start int, trusted bool) *Search {
 	start = max(0, min(start, cfg.Levels-1))
 	return &Search{cfg: cfg, level: start, trusted: trusted && start > 0,
-		good: map[int]bool{}, fail: map[int]bool{}, probeWait: cfg.ProbeEvery}
+		good: map[int]bool{}, fail: map[int]bool{}, probeWait: cfg.ProbeEvery, retryWait: 3 * cfg.ProbeEvery}
 }
 
 // Level is the level in force.
@@ -141,6 +148,18 @@ func (s *Search) Observe(o Outcome) *Move {
 
 func (s *Search) observeSettled(o Outcome) *Move {
 	s.since++
+	if s.gaveUp {
+		if s.intervals < s.retryAt {
+			return nil
+		}
+		// Time to try again: the load may have changed.
+		s.gaveUp = false
+		clear(s.good)
+		clear(s.fail)
+		s.fail[0] = true
+		s.settled, s.streak, s.window = false, 0, nil
+		return s.climb("retrying: the objective could not be met by throttling before")
+	}
 	s.window = append(s.window, o)
 	if len(s.window) > s.cfg.Judge {
 		s.window = s.window[1:]
@@ -255,7 +274,12 @@ func (s *Search) climb(why string) *Move {
 	case hi > 0:
 		s.level = (from + hi + 1) / 2
 	case from == s.cfg.Levels-1:
-		return s.settleMove(from, why+": the ladder's top; the objective cannot be met by throttling batch work")
+		// No level meets the objectives: attainment is lost whatever the
+		// level, so the batch work keeps its throughput (the rules' plan).
+		s.level = 0
+		s.gaveUp, s.retryAt = true, s.intervals+s.retryWait
+		s.retryWait *= 2
+		return s.settleMove(from, fmt.Sprintf("%s: the ladder's top, so throttling batch work cannot meet the objective: back to the rules' plan, trying again in %d intervals", why, s.retryAt-s.intervals))
 	default:
 		s.level = min(s.cfg.Levels-1, max(from*2, from+2))
 	}

@@ -154,19 +154,36 @@ func TestSearchWarmStartIsFaster(t *testing.T) {
 	t.Logf("median intervals to settle: cold %d, warm %d", mc, mw)
 }
 
-// At the top of the ladder a violated objective settles there: the search
-// does not oscillate when throttling cannot meet it.
-func TestSearchSettlesAtTheTopWhenTheObjectiveIsOutOfReach(t *testing.T) {
+// When even the ladder's top violates the objective, throttling cannot meet
+// it: the search goes back to the rules' plan (the batch work keeps its
+// throughput, attainment being lost either way), stays there without
+// oscillating, and tries again later, less often each time.
+func TestSearchGivesUpWhenTheObjectiveIsOutOfReach(t *testing.T) {
 	e := newEnv(1, 20, 0.02)
 	s := NewSearch(DefaultSearch, 0, false)
-	moves := 0
-	for range 100 {
+	var moves []*Move
+	topReached := false
+	for range 60 {
 		if m := s.Observe(e.outcome(s.Level())); m != nil {
-			moves++
+			moves = append(moves, m)
+			topReached = topReached || m.To == DefaultSearch.Levels-1
 		}
 	}
-	if s.Level() != DefaultSearch.Levels-1 || moves > 8 {
-		t.Errorf("level %d after %d moves, want the top (%d) reached and kept", s.Level(), moves, DefaultSearch.Levels-1)
+	if !topReached || s.Level() != 0 || !s.Settled() {
+		t.Fatalf("level %d settled %v after %d moves (top reached %v), want back at 0", s.Level(), s.Settled(), len(moves), topReached)
+	}
+	if len(moves) > 6 {
+		t.Errorf("%d moves in 60 intervals, want a climb and one return: %+v", len(moves), moves)
+	}
+	// It tries again later, and gives up again.
+	climbs := 0
+	for range 400 {
+		if m := s.Observe(e.outcome(s.Level())); m != nil && m.From == 0 {
+			climbs++
+		}
+	}
+	if climbs < 1 || climbs > 4 {
+		t.Errorf("%d retries in 400 intervals, want a few, spaced further apart each time", climbs)
 	}
 }
 
