@@ -117,6 +117,21 @@ func (e *Engine) propose(ctx context.Context, iv *interval) {
 			delete(e.ledger, id)
 		}
 	}
+	for id := range e.throttled {
+		if !iv.seen[id] {
+			delete(e.throttled, id)
+		}
+	}
+	for id := range e.histograms {
+		if !iv.seen[id] {
+			delete(e.histograms, id)
+		}
+	}
+	for id := range e.counters {
+		if !iv.seen[id] {
+			delete(e.counters, id)
+		}
+	}
 	e.guard.Forget(e.tick)
 }
 
