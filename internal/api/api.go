@@ -532,7 +532,7 @@ func (s *Server) getJournal(w http.ResponseWriter, _ *http.Request) {
 // ObjectivesBody is GET /v1/objectives: the configured objectives and, from
 // the last interval, their attainment and the agent's state.
 type ObjectivesBody struct {
-	Configured []engine.Objective       `json:"configured"`
+	Configured []ConfiguredObjective    `json:"configured"`
 	Attainment []engine.ObjectiveStatus `json:"attainment"`
 	Agent      *engine.AgentState       `json:"agent,omitempty"`
 }
@@ -542,11 +542,20 @@ func (s *Server) getObjectives(w http.ResponseWriter, _ *http.Request) {
 	if snap == nil {
 		return
 	}
-	b := ObjectivesBody{Configured: nonNil(s.opts.Objectives), Attainment: objectives(snap)}
+	b := ObjectivesBody{Configured: []ConfiguredObjective{}, Attainment: objectives(snap)}
+	for _, o := range s.opts.Objectives {
+		b.Configured = append(b.Configured, ConfiguredObjective{Workload: o.Workload, Objective: o.String()})
+	}
 	if snap.Step != nil {
 		b.Agent = snap.Step.Agent
 	}
 	writeJSON(w, http.StatusOK, b)
+}
+
+// ConfiguredObjective is one objective of the config.
+type ConfiguredObjective struct {
+	Workload  string `json:"workload"`  // a name or ID glob
+	Objective string `json:"objective"` // "p99 <= 2ms", "maximize throughput"
 }
 
 // ModeRequest is POST /v1/mode.
