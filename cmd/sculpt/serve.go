@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -185,7 +186,19 @@ func (s *service) Reload(_ context.Context, rules, config bool) (api.ReloadResul
 		}
 		var err error
 		if rs, err = s.a.loadRules(s.fl.rules); err != nil {
-			return res, api.Status(http.StatusUnprocessableEntity, fmt.Errorf("rules not reloaded; the last good rules stay in force: %w", err))
+			var re *engine.RulesError
+			if errors.As(err, &re) {
+				// The message of `sculpt rules check FILE`.
+				n := 0
+				for _, d := range re.Diagnostics {
+					if d.Severity == "error" {
+						n++
+					}
+				}
+				lines := append(checkLines(s.fl.rules, re.Diagnostics), errorCount(s.fl.rules, n))
+				return res, api.Status(http.StatusUnprocessableEntity, errors.New(strings.Join(lines, "\n")))
+			}
+			return res, api.Status(http.StatusUnprocessableEntity, fmt.Errorf("rules not reloaded: %w", err))
 		}
 	}
 	if config {
@@ -223,6 +236,19 @@ func (s *service) Pause(paused bool) error {
 	}
 	return nil
 }
+
+// checkLines are the diagnostics of a rule file as `sculpt rules check`
+// prints them, one "FILE:LINE: severity: message" each.
+func checkLines(path string, diags []engine.Diagnostic) []string {
+	out := make([]string, 0, len(diags))
+	for _, d := range diags {
+		out = append(out, fmt.Sprintf("%s:%s", path, strings.TrimPrefix(d.String(), "line ")))
+	}
+	return out
+}
+
+// errorCount is the last line of `sculpt rules check` on a bad file.
+func errorCount(path string, n int) string { return fmt.Sprintf("%s: %d error(s)", path, n) }
 
 // setLogFormat makes a.log write text or JSON lines to stderr.
 func (a *app) setLogFormat(format string) error {
