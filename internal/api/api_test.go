@@ -142,7 +142,7 @@ func fixture() *Snapshot {
 		Arranged: []string{"cg:/svc/web"},
 		Journal: []journal.Entry{{Seq: 1, Time: now, State: journal.Applied, Action: pin, Undo: unpin,
 			Process: &journal.Process{PID: 4242, StartTime: 99, Comm: "web"}}},
-		Reports: []telemetry.CollectorReport{{Name: "procfs", Duration: 2 * time.Millisecond}, {Name: "perf", Duration: time.Millisecond, Err: errors.New("perf_event_open: not permitted")}},
+		Reports:      []telemetry.CollectorReport{{Name: "procfs", Duration: 2 * time.Millisecond}, {Name: "perf", Duration: time.Millisecond, Err: errors.New("perf_event_open: not permitted")}},
 		TickDuration: 30 * time.Millisecond,
 	}
 }
