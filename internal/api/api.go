@@ -265,7 +265,8 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
-// notYet answers reads made before the loop's first interval.
+// current is the latest snapshot; before the loop's first interval it
+// answers 503 and returns nil.
 func (s *Server) current(w http.ResponseWriter) *Snapshot {
 	snap := s.snapshot()
 	if snap == nil {
