@@ -44,8 +44,8 @@ absent). It exits 2 when there is an error, 0 otherwise.`,
 					return err
 				}
 			} else {
-				for _, d := range diags {
-					fmt.Fprintf(a.stdout, "%s:%s\n", path, d.String()[len("line "):])
+				for _, l := range checkLines(path, diags) {
+					fmt.Fprintln(a.stdout, l)
 				}
 			}
 			if rs == nil {
@@ -55,7 +55,7 @@ absent). It exits 2 when there is an error, 0 otherwise.`,
 						n++
 					}
 				}
-				return usagef("%s: %d error(s)", path, n)
+				return usagef("%s", errorCount(path, n))
 			}
 			if !asJSON {
 				fmt.Fprintf(a.stdout, "%s: %d rules OK\n", path, len(rs.Rules))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"sculpt/internal/api"
 	"sculpt/internal/engine"
 	"sculpt/internal/hal/journal"
 	"sculpt/internal/hal/linux"
@@ -80,6 +81,10 @@ func newRunCmd(a *app) *cobra.Command {
 		rulesF   string
 		configF  string
 		auditF   string
+		listen   string
+		tokenF   string
+		logFmt   string
+		maxW     int
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -110,6 +115,9 @@ in the step's "excluded" list, or in observe mode on stderr).
   sculpt run --mode apply --interval 1s --audit /var/log/sculpt-audit.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.setLogFormat(logFmt); err != nil {
+				return err
+			}
 			switch mode {
 			case "observe", "advise", "apply":
 			default:
@@ -134,7 +142,11 @@ in the step's "excluded" list, or in observe mode on stderr).
 					sel:  workload.Selector{PIDs: pids, Cgroups: cgroups, All: len(pids) == 0 && len(cgroups) == 0},
 					keep: keep, journal: journalPath(jpath), rules: rulesF, config: configF, audit: auditF,
 					tel: tel, model: model, agent: agentF, experience: experiencePath(expF),
+					listen: listen, listenSet: cmd.Flags().Changed("listen"), tokenFile: tokenF, maxWorkloads: maxW,
 				})
+			}
+			if cmd.Flags().Changed("listen") && listen != listenNone {
+				return usagef("--listen needs --mode advise or apply (the API can then switch to observe)")
 			}
 			if rulesF != "" || configF != "" || auditF != "" {
 				return usagef("--rules, --config and --audit need --mode advise or apply")
@@ -245,6 +257,10 @@ in the step's "excluded" list, or in observe mode on stderr).
 	withoutFlag(f, &without)
 	f.StringVar(&model, "model", "", modelFlagHelp)
 	f.StringVar(&agentF, "agent", "sculpt", "apply mode: the learning agent that fine-tunes the rules' plan to meet the config's objectives (docs/agent.md), or none for the rules alone")
+	f.StringVar(&listen, "listen", api.DefaultSocket, "advise and apply: serve the API and /metrics on this unix socket (mode 0600) or host:port (TCP, loopback when the host is empty; writes need the token), or none (docs/api.md)")
+	f.StringVar(&tokenF, "token-file", api.DefaultTokenFile, "the bearer token of a TCP --listen (mode 0600; created when missing)")
+	f.IntVar(&maxW, "metrics-workloads", api.DefaultMaxWorkloads, "export the genes of at most this many workloads (the busiest) on /metrics")
+	f.StringVar(&logFmt, "log-format", "text", "log lines on stderr as text or json")
 	f.StringVar(&expF, "experience", "", "the agent's experience file (default $SCULPT_EXPERIENCE or "+defaultExperience+")")
 	return cmd
 }
@@ -277,6 +293,10 @@ type engineFlags struct {
 	model                string // --model: "" the embedded model, "none" the gene classifier
 	agent                string // --agent: sculpt or none
 	experience           string // the agent's experience file
+	listen               string // --listen: socket path, host:port, or none ("" in tests: none)
+	listenSet            bool   // --listen was given: failing to open it is an error
+	tokenFile            string
+	maxWorkloads         int
 }
 
 // loadRules reads the rule file at path (the embedded default when path is
@@ -372,8 +392,26 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 	if m := a.loadDNAModel(fl.model); m != nil {
 		obsv.SetModel(m)
 	}
+	// The API's audit log is filled by the engine, which starts after it.
+	apiAudit := api.NewAuditLog(0)
+	if fl.listen != "" && fl.listen != listenNone {
+		if auditW != nil {
+			auditW = io.MultiWriter(auditW, apiAudit)
+		} else {
+			auditW = apiAudit
+		}
+	}
 	eng := engine.New(engine.Options{Mode: fl.mode, HAL: be, Topology: topo, Rules: rules, Config: cfg, Audit: auditW, Agent: ag,
 		Self: os.Getpid(), Ancestors: sampler.ancestors})
+	sctx, stopService := context.WithCancel(context.Background())
+	svc, err := a.startService(sctx, fl, eng, be, topo, cfg, j, rules, apiAudit)
+	if err != nil {
+		stopService()
+		return err
+	}
+	// Deferred before the revert on exit, so it runs after it: the API
+	// answers until the machine is back as it was.
+	defer func() { stopService(); svc.wait() }()
 	if fl.mode == engine.ModeApply && !fl.keep {
 		defer func() {
 			// The run's context may be cancelled (a signal): revert anyway.
@@ -417,7 +455,27 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 			return
 		}
 		eng.SetRules(rs)
+		rules = rs
+		if svc != nil {
+			svc.rules = rs
+		}
 		a.log.Info("rules reloaded", "file", fl.rules, "why", why, "rule_count", len(rs.Rules))
+	}
+	reloadConfig := func(why string) {
+		if fl.config == "" {
+			return
+		}
+		data, err := os.ReadFile(fl.config)
+		if err == nil {
+			var c engine.Config
+			if c, err = engine.ParseConfig(fl.config, data); err == nil {
+				eng.SetConfig(c)
+				a.log.Info("config reloaded", "file", fl.config, "why", why)
+				return
+			}
+		}
+		a.log.Error("config not reloaded; the last good config stays in force", "why", why, "err", err)
+		eng.Note("config-rejected", err.Error())
 	}
 	enc := json.NewEncoder(a.stdout)
 	printer := newStepPrinter(a.stdout, fl.mode)
@@ -434,10 +492,17 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 				return nil
 			case <-hup:
 				reload("SIGHUP")
+				reloadConfig("SIGHUP")
+				svc.republish(fl.interval)
+				continue
+			case req := <-svc.requests():
+				req.Run(ctx, svc)
+				svc.republish(fl.interval)
 				continue
 			case <-tick.C:
 			}
 		}
+		began := time.Now()
 		if fl.rules != "" {
 			if fi, err := os.Stat(fl.rules); err == nil && !fi.ModTime().Equal(rulesStamp) {
 				rulesStamp = fi.ModTime()
@@ -454,7 +519,12 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 			}
 			return err
 		}
+		if svc != nil && svc.paused {
+			svc.publish(obs, nil, time.Since(began), fl.interval)
+			continue
+		}
 		step, err := eng.Step(ctx, obs)
+		svc.publish(obs, step, time.Since(began), fl.interval)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -199,6 +199,9 @@ type AppliedAction struct {
 	Undo     hal.Action `json:"-"`
 	Reason   string     `json:"reason"`
 	Err      error      `json:"-"`
+	// Event is, for an undo, what undid it: "rollback" (the reward fell)
+	// or "undone" (released, reverted, or the mode left apply).
+	Event string `json:"-"`
 }
 
 // applyDecision applies one workload's approved actions and records them.
@@ -317,7 +320,7 @@ func (e *Engine) undoWorkload(ctx context.Context, st *Step, id, name, event, wh
 				rec.Error = err.Error()
 			}
 			e.audit(rec)
-			st.Undone = append(st.Undone, AppliedAction{Workload: id, Action: u, Reason: why, Err: err})
+			st.Undone = append(st.Undone, AppliedAction{Workload: id, Action: u, Reason: why, Err: err, Event: event})
 		}
 	}
 	delete(e.ledger, id)
