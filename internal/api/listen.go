@@ -127,9 +127,12 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := srv.Shutdown(sctx)
-	<-done
+	serveErr := <-done
 	if err != nil {
 		return fmt.Errorf("shut down %s: %w", l.Addr(), err)
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s: %w", l.Addr(), serveErr)
 	}
 	return nil
 }

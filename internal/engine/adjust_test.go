@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"sculpt/internal/dna"
-	"sculpt/internal/hal"
 )
 
 // scriptedAgent records what the engine shows it and caps every batch
@@ -101,7 +100,7 @@ func TestEngineAdjustStep(t *testing.T) {
 	}
 	var kinds []string
 	for _, a := range st.Applied {
-		kinds = append(kinds, a.Action.(hal.Action).Kind())
+		kinds = append(kinds, a.Action.Kind())
 	}
 	if len(kinds) != 1 || kinds[0] != "cgroup-cpu" {
 		t.Errorf("lifting applied %v, want one cgroup-cpu", kinds)

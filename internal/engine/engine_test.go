@@ -75,9 +75,9 @@ func (f *fakeHAL) Apply(_ context.Context, a hal.Action) (hal.Action, error) {
 	case hal.IRQAffinity:
 		return hal.IRQAffinity{IRQ: a.IRQ, CPUs: []int{0, 1}}, nil
 	case hal.CreateCgroup:
-		return hal.RemoveCgroup{Cgroup: a.Cgroup, Controllers: a.Controllers}, nil
+		return hal.RemoveCgroup(a), nil
 	case hal.RemoveCgroup:
-		return hal.CreateCgroup{Cgroup: a.Cgroup, Controllers: a.Controllers}, nil
+		return hal.CreateCgroup(a), nil
 	case hal.MoveToCgroup:
 		old := f.cgroup[a.PID]
 		if old == "" {

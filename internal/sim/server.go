@@ -311,9 +311,9 @@ func (s *Server) apply(ctx context.Context, a hal.Action) (hal.Action, error) {
 		s.irqs[a.IRQ] = slices.Clone(a.CPUs)
 		return undo, nil
 	case hal.CreateCgroup:
-		return hal.RemoveCgroup{Cgroup: a.Cgroup, Controllers: a.Controllers}, nil
+		return hal.RemoveCgroup(a), nil
 	case hal.RemoveCgroup:
-		return hal.CreateCgroup{Cgroup: a.Cgroup, Controllers: a.Controllers}, nil
+		return hal.CreateCgroup(a), nil
 	case hal.MoveToCgroup:
 		sp, err := s.proc(a.PID)
 		if err != nil {

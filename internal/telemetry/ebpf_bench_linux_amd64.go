@@ -69,7 +69,7 @@ func MeasureEBPFOverhead(ctx context.Context, o EBPFBenchOptions) (EBPFOverhead,
 	if err != nil {
 		return EBPFOverhead{}, err
 	}
-	defer rt.close()
+	defer func() { _ = rt.close() }()
 	reqs := max(o.Calls/20, 1)
 	reqRT := func() float64 {
 		start := ebpfProcessCPU()
@@ -176,7 +176,7 @@ type loopbackRT struct {
 func newLoopbackRT() (*loopbackRT, error) {
 	rt := &loopbackRT{cli: -1, srv: -1, lis: -1, buf: make([]byte, 64)}
 	fail := func(what string, err error) (*loopbackRT, error) {
-		rt.close()
+		_ = rt.close()
 		return nil, fmt.Errorf("loopback request benchmark: %s: %w", what, err)
 	}
 	var err error
@@ -244,11 +244,14 @@ func (rt *loopbackRT) roundTrip() error {
 
 // close shuts the client down (the server thread sees end of file and
 // returns) and closes every socket.
-func (rt *loopbackRT) close() {
+//
+// It returns the echo side's error: it ends with the client's shutdown,
+// and an error there changes nothing the bench measured.
+func (rt *loopbackRT) close() (echoErr error) {
 	if rt.cli >= 0 {
 		_ = unix.Shutdown(rt.cli, unix.SHUT_WR)
 		if rt.done != nil {
-			<-rt.done
+			echoErr = <-rt.done
 		}
 		_ = unix.Close(rt.cli)
 	}
@@ -257,6 +260,7 @@ func (rt *loopbackRT) close() {
 			_ = unix.Close(fd)
 		}
 	}
+	return echoErr
 }
 
 // ebpfProcessCPU returns the process's CPU seconds

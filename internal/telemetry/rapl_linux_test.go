@@ -244,7 +244,7 @@ func TestRAPLPermissionReason(t *testing.T) {
 		t.Errorf("permission: %v, want not supported naming %s and root", err, p)
 	}
 	other := errors.New("parse: junk")
-	if err := raplReadError(p, other); err != other {
+	if err := raplReadError(p, other); !errors.Is(err, other) {
 		t.Errorf("other error rewritten: %v", err)
 	}
 	if os.Geteuid() == 0 {

@@ -61,7 +61,7 @@ func (m *machine) Apply(_ context.Context, a hal.Action) (hal.Action, error) {
 		m.policy[a.PID] = a.Policy
 		return hal.SetSched{PID: a.PID, Policy: old}, nil
 	case hal.CreateCgroup:
-		return hal.RemoveCgroup{Cgroup: a.Cgroup, Controllers: a.Controllers}, nil
+		return hal.RemoveCgroup(a), nil
 	case hal.MoveToCgroup:
 		old := m.cgroup[a.PID]
 		m.cgroup[a.PID] = a.Cgroup
