@@ -64,6 +64,18 @@ func TestActRefusesWhatRunNeverTouches(t *testing.T) {
 	byPID := writeConfig("pids.yaml", fmt.Sprintf("protected:\n  pids: [%d]\n", child))
 	byName := writeConfig("names.yaml", fmt.Sprintf("protected:\n  names: [%q]\n", strings.TrimSpace(string(comm))))
 	open := writeConfig("open.yaml", "protected:\n  ancestors: false\n")
+	allWorkloads := writeConfig("workloads.yaml", "protected:\n  workloads: [\"*\"]\n")
+	cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", child))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var childCgroup string // its v2 path, else its first v1 path
+	for _, l := range strings.Split(strings.TrimSpace(string(cg)), "\n") {
+		if f := strings.SplitN(l, ":", 3); len(f) == 3 && (childCgroup == "" || f[0] == "0") {
+			childCgroup = f[2]
+		}
+	}
+	byCgroup := writeConfig("cgroups.yaml", fmt.Sprintf("protected:\n  cgroups: [%q]\n", childCgroup))
 	kthread := firstKernelThread(t)
 
 	cases := []struct {
@@ -78,6 +90,8 @@ func TestActRefusesWhatRunNeverTouches(t *testing.T) {
 		{[]string{"act", "pin", "--pid", strconv.Itoa(ancestors[0]), "--cpus", "0"}, "which started sculpt (your shell, terminal or supervisor): protected.ancestors"},
 		{[]string{"act", "pin", "--pid", strconv.Itoa(child), "--cpus", "0", "--config", byPID}, "protected.pids"},
 		{[]string{"act", "sched", "--pid", strconv.Itoa(child), "--policy", "batch", "--config", byName}, "protected.names"},
+		{[]string{"act", "pin", "--pid", strconv.Itoa(child), "--cpus", "0", "--config", allWorkloads}, `matches protected workload "*": protected.workloads`},
+		{[]string{"act", "pin", "--pid", strconv.Itoa(child), "--cpus", "0", "--config", byCgroup}, "protected.cgroups"},
 		// protected.ancestors: false lets act touch its shell, as run would;
 		// PID 1 stays refused whatever the config says.
 		{[]string{"act", "pin", "--pid", "1", "--cpus", "0", "--config", open}, "PID 1, the init process"},
@@ -101,5 +115,41 @@ func TestActRefusesWhatRunNeverTouches(t *testing.T) {
 		if code, _, stderr := actCLI(t, "revert", "--journal", jp); code != 0 {
 			t.Errorf("revert: exit %d: %s", code, stderr)
 		}
+	}
+}
+
+// TestActRefusesProtectedCgroup: an action on a cgroup the config protects
+// is refused, one on the same cgroup without that config is not.
+func TestActRefusesProtectedCgroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a cgroup")
+	}
+	root := host.DefaultRoots().Cgroup
+	mount := root // cgroup2; else the v1 cpu hierarchy
+	if _, err := os.Stat(filepath.Join(root, "cgroup.controllers")); err != nil {
+		mount = filepath.Join(root, "cpu")
+	}
+	name := fmt.Sprintf("sculpt-act-guard-%d", os.Getpid())
+	if err := os.Mkdir(filepath.Join(mount, name), 0o755); err != nil {
+		t.Skipf("cannot create a cgroup under %s: %v", mount, err)
+	}
+	t.Cleanup(func() { _ = os.Remove(filepath.Join(mount, name)) })
+	dir := t.TempDir()
+	jp := filepath.Join(dir, "journal.json")
+	args := []string{"act", "weight", "--cgroup", "/" + name, "--weight", "200", "--journal", jp}
+	code, _, stderr := actCLI(t, args...)
+	if code != 0 {
+		t.Skipf("the backend cannot set a CPU weight on %s here: exit %d: %s", name, code, stderr)
+	}
+	if code, _, stderr := actCLI(t, "revert", "--journal", jp); code != 0 {
+		t.Fatalf("revert: exit %d: %s", code, stderr)
+	}
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte("protected:\n  cgroups: [\"/"+name+"\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = actCLI(t, append(args, "--config", cfg)...)
+	if code != 2 || !strings.Contains(stderr, "refused: cgroup /"+name+" is in protected cgroup /"+name+": protected.cgroups") {
+		t.Errorf("weight on a protected cgroup: exit %d, %q", code, stderr)
 	}
 }
