@@ -11,6 +11,10 @@ cd "$(dirname "$0")/.."
 fuzztime=${FUZZTIME:-30s}
 pattern=${1:-.}
 parallel=${FUZZ_PARALLEL:-1} # fuzzing workers per target (-parallel)
+# Minimizing each new input costs execs that are not counted; a short bound
+# keeps the time for exploring (a failing input is saved whole if its
+# minimization is cut short).
+minimizetime=${FUZZMINIMIZETIME:-1s}
 
 targets=$(grep -rlE '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' --include='*_test.go' internal cmd |
 	while read -r file; do
@@ -25,7 +29,7 @@ while read -r pkg target; do
 	[[ -n $target ]] || continue
 	log=$(mktemp)
 	printf '=== %s %s (%s)\n' "$pkg" "$target" "$fuzztime"
-	if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -parallel "$parallel" "$pkg" >"$log" 2>&1; then
+	if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimizetime" -parallel "$parallel" "$pkg" >"$log" 2>&1; then
 		result=ok
 	else
 		result=FAIL

@@ -27,13 +27,14 @@ func splitModel(b []byte) (header, params []byte) {
 	return b[pre : pre+n], b[pre+n+4 : len(b)-4]
 }
 
-// FuzzParseModel feeds ParseModel whole files and framed headers and
-// parameters: it refuses a damaged or foreign model with an error, never
+// FuzzParseModel feeds ParseModel whole files, and headers and parameters
+// framed with the right lengths and checksum: it refuses a damaged or foreign model with an error, never
 // panics and never allocates beyond what the file holds; a model it
 // accepts embeds a window of frames and survives Marshal and ParseModel
 // again (docs/reliability.md).
 func FuzzParseModel(f *testing.F) {
 	o := smallTrain
+	o.Shape = ModelShape{Hidden: 2, Latent: 2, Dec: 2, Window: 2} // small seeds fuzz fast
 	o.Epochs = 1
 	m, err := Train(synthSeries(1, 20), o)
 	if err != nil {
@@ -44,10 +45,11 @@ func FuzzParseModel(f *testing.F) {
 		f.Fatal(err)
 	}
 	h, p := splitModel(small)
-	f.Add(small, h, p)
-	f.Add([]byte(ModelMagic), []byte(`{"features":["cpu_util"],"mean":[0],"std":[1],"shape":{"hidden":1,"latent":1,"decoder":1,"window":1}}`), []byte{})
-	f.Fuzz(func(t *testing.T, raw, header, params []byte) {
-		_, _ = ParseModel(raw, "raw")
+	f.Add(h, p)
+	f.Add(small, []byte{})
+	f.Add([]byte(`{"features":["cpu_util"],"mean":[0],"std":[1],"shape":{"hidden":1,"latent":1,"decoder":1,"window":1}}`), []byte{})
+	f.Fuzz(func(t *testing.T, header, params []byte) {
+		_, _ = ParseModel(header, "raw") // the first input as a whole file
 		m, err := ParseModel(frameModel(header, params), "framed")
 		if err != nil {
 			return
