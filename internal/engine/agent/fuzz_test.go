@@ -31,8 +31,10 @@ func FuzzLoadExperience(f *testing.F) {
 	}
 	f.Add(file)
 	f.Add(body)
+	// One file per fuzzing process, rewritten by each input: a directory
+	// made and removed per input would cost more than the parse.
+	path = filepath.Join(f.TempDir(), "fuzzed")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		path := filepath.Join(t.TempDir(), "experience")
 		for _, in := range [][]byte{data, sealed.Seal(ExperienceMagic, ExperienceVersion, data)} {
 			if err := os.WriteFile(path, in, 0o600); err != nil {
 				t.Fatal(err)
