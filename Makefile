@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test unit test-vm lint bench clean model zoo
+.PHONY: all build test unit test-vm lint bench clean model zoo fuzz
 
 all: build
 
@@ -17,6 +17,12 @@ test:
 # Unit and root tests only.
 unit:
 	$(GO) test -count=1 ./...
+
+# Every fuzz target for FUZZTIME each (docs/reliability.md); a crash leaves its
+# input under the package's testdata/fuzz/ and fails.
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 # Tier 3: a 2-node NUMA guest under QEMU TCG.
 test-vm:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"sculpt/internal/engine"
 	"sculpt/internal/hal"
 	"sculpt/internal/hal/journal"
 	"sculpt/internal/hal/linux"
@@ -24,6 +25,7 @@ func init() { register(newActCmd) }
 type actOpts struct {
 	json      bool
 	journal   string
+	config    string // engine config whose protected set act honours
 	testPause string // hidden: hang at "recorded" or "changed" (crash tests)
 }
 
@@ -34,11 +36,15 @@ func newActCmd(a *app) *cobra.Command {
 		Short: "Apply one journaled, revertible change by hand",
 		Long: `act applies one change to the machine, as taskset, chrt, numactl/migratepages,
 ethtool and ip link would, but journaled first (with the value to restore) so
-that ` + "`sculpt revert`" + ` undoes it. Bad input changes nothing and exits 2.`,
+that ` + "`sculpt revert`" + ` undoes it. Bad input changes nothing and exits 2.
+What ` + "`sculpt run`" + ` never touches, act refuses too (exit 2): PID 1, kernel threads,
+sculpt itself and the processes that started it, and with --config the
+config's protected set.`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.BoolVar(&o.json, "json", false, "print the result as JSON")
 	pf.StringVar(&o.journal, "journal", "", "journal file (default $SCULPT_JOURNAL or "+journal.DefaultPath+")")
+	pf.StringVar(&o.config, "config", "", "engine config file whose protected set (docs/config.md) act refuses to touch")
 	pf.StringVar(&o.testPause, "test-pause-at", "", "")
 	_ = pf.MarkHidden("test-pause-at")
 
@@ -75,6 +81,23 @@ func applyAction(cmd *cobra.Command, a *app, o *actOpts, act hal.Action) error {
 	}
 	if err := be.Check(act); err != nil {
 		return checkError(err)
+	}
+	cfg := engine.DefaultConfig()
+	if o.config != "" {
+		data, err := readTrusted(o.config)
+		if err != nil {
+			return usagef("--config: %v", err)
+		}
+		if cfg, err = engine.ParseConfig(o.config, data); err != nil {
+			return usageError{err}
+		}
+	}
+	why, err := actRefusal(a, cfg, act)
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		return usagef("refused: %s", why)
 	}
 	j, err := journal.Open(journalPath(o.journal))
 	if err != nil {

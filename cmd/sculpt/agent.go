@@ -23,6 +23,14 @@ func (a *app) newAgent(fl engineFlags, cfg engine.Config) (engine.Agent, error) 
 	if fl.mode != engine.ModeApply {
 		return nil, nil // advise shows the rules' plan: the agent learns from what it applies
 	}
+	if err := statTrusted(fl.experience); err != nil {
+		var ue *untrustedError
+		if errors.As(err, &ue) {
+			a.log.Error("the agent is off: its experience file is refused; the rules alone decide", "err", err)
+			return nil, nil
+		}
+		return nil, err
+	}
 	x, err := agent.LoadExperience(fl.experience)
 	if err != nil {
 		if errors.Is(err, agent.ErrExperience) {

@@ -305,7 +305,7 @@ func (a *app) loadRules(path string) (*engine.RuleSet, error) {
 	if path == "" {
 		return engine.LoadDefaultRules(), nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := readTrusted(path)
 	if err != nil {
 		return nil, fmt.Errorf("read rules: %w", err)
 	}
@@ -325,7 +325,7 @@ func (a *app) loadRules(path string) (*engine.RuleSet, error) {
 func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 	cfg := engine.DefaultConfig()
 	if fl.config != "" {
-		data, err := os.ReadFile(fl.config)
+		data, err := readTrusted(fl.config)
 		if err != nil {
 			return usagef("--config: %v", err)
 		}

@@ -201,7 +201,10 @@ func (a *app) loadDNAModel(path string) *dna.Model {
 	if path == "" {
 		m, err = dna.DefaultModel()
 	} else {
-		m, err = dna.LoadModel(path)
+		var b []byte
+		if b, err = readTrusted(path); err == nil {
+			m, err = dna.ParseModel(b, path)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(a.stderr, "sculpt: DNA model unusable, falling back to the gene classifier (%s): %v\n", dna.ClassifierName, err)

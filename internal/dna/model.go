@@ -93,13 +93,19 @@ type Model struct {
 	geneIdx  map[string]int
 }
 
+// maxShapeDim bounds each dimension of a model's shape, so that the
+// parameter count computed from a file's header cannot overflow and wrap
+// onto the (small) count the file stores.
+const maxShapeDim = 1 << 12
+
 func (m *Model) init() error {
 	f := len(m.Features)
 	if f == 0 || len(m.Mean) != f || len(m.Std) != f {
 		return fmt.Errorf("%d features, %d means, %d deviations", f, len(m.Mean), len(m.Std))
 	}
-	if m.Shape.Hidden <= 0 || m.Shape.Latent <= 0 || m.Shape.Dec <= 0 || m.Shape.Window <= 0 {
-		return fmt.Errorf("bad shape %+v", m.Shape)
+	if m.Shape.Hidden <= 0 || m.Shape.Latent <= 0 || m.Shape.Dec <= 0 || m.Shape.Window <= 0 ||
+		max(m.Shape.Hidden, m.Shape.Latent, m.Shape.Dec, m.Shape.Window) > maxShapeDim {
+		return fmt.Errorf("bad shape %+v (each dimension 1..%d)", m.Shape, maxShapeDim)
 	}
 	known := map[string]bool{}
 	for _, g := range Catalog {

@@ -62,6 +62,10 @@ func Open(data []byte, magic, what string, maxVersion int) (int, []byte, error) 
 	if err != nil || n < 0 {
 		return v, nil, fmt.Errorf("malformed length %q", f[2])
 	}
+	// Only the form Seal writes: single spaces, no leading zeros or signs.
+	if string(header) != fmt.Sprintf("%s %d %d %s", magic, v, n, f[3]) {
+		return v, nil, fmt.Errorf("malformed header %q", header)
+	}
 	if len(rest) < n {
 		return v, nil, fmt.Errorf("truncated: the header promises %d bytes, the file holds %d", n, len(rest))
 	}

@@ -201,17 +201,3 @@ func TestParseNUMAMaps(t *testing.T) {
 		t.Error("garbage page count: no error")
 	}
 }
-
-func FuzzParseStat(f *testing.F) {
-	f.Add([]byte("42 ((a) b) c) S 1 42 42 0 -1 0 5 0 6 0 70 80 0 0 -2 -5 12 0 999 1\n"))
-	f.Add([]byte("1 (x"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = parseStat(b) // must not panic
-		_, _ = parseStatus(b)
-		_, _ = parseIO(b)
-		_, _ = parseSmapsRollup(b)
-		_, _ = parseSchedstat(b)
-		_, _ = parseSchedMigrations(b)
-		_, _ = parseNUMAMaps(b, cpuSet{1}, 4096)
-	})
-}

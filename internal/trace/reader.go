@@ -64,8 +64,8 @@ func NewReader(r io.Reader, file string) (*Reader, error) {
 	if n > maxBlock {
 		return nil, tr.errf(int64(len(Magic)+2), ErrCorrupt, "header length %d exceeds %d", n, maxBlock)
 	}
-	hj := make([]byte, n+4)
-	if fe := tr.readFull(hj, fmt.Sprintf("header of %d bytes", n)); fe != nil {
+	hj, fe := tr.readN(int(n)+4, fmt.Sprintf("header of %d bytes", n))
+	if fe != nil {
 		fe.Offset = 0 // the length field itself may be the damage
 		return nil, fe
 	}
@@ -125,8 +125,8 @@ func (tr *Reader) Next() (Tick, error) {
 		if size > maxBlock {
 			return Tick{}, tr.errf(start, ErrCorrupt, "block length %d exceeds %d", size, maxBlock)
 		}
-		body := make([]byte, size+4)
-		if fe := tr.readFull(body, fmt.Sprintf("block %q of %d bytes", typ, size)); fe != nil {
+		body, fe := tr.readN(int(size)+4, fmt.Sprintf("block %q of %d bytes", typ, size))
+		if fe != nil {
 			fe.Offset = start
 			return Tick{}, fe
 		}
@@ -249,6 +249,24 @@ func (tr *Reader) readFull(p []byte, what string) *FormatError {
 		return tr.ioErr(start, what, err)
 	}
 	return nil
+}
+
+// readN reads n bytes. Past 64 KiB the buffer grows with what is actually
+// read, so a damaged length field (up to maxBlock) in a short file costs
+// what the file holds, not the length it claims.
+func (tr *Reader) readN(n int, what string) ([]byte, *FormatError) {
+	if n <= 64<<10 {
+		p := make([]byte, n)
+		return p, tr.readFull(p, what)
+	}
+	start := tr.off
+	var buf bytes.Buffer
+	got, err := io.CopyN(&buf, tr.r, int64(n))
+	tr.off += got
+	if err != nil {
+		return nil, tr.ioErr(start, what, err)
+	}
+	return buf.Bytes(), nil
 }
 
 func (tr *Reader) ioErr(off int64, what string, err error) *FormatError {

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"fmt"
+	mathbits "math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,10 +16,14 @@ import (
 // is an error that quotes the token and the list.
 func ParseCPUList(s string) ([]int, error) {
 	s = strings.TrimSpace(s)
-	cpus := []int{}
 	if s == "" {
-		return cpus, nil
+		return []int{}, nil
 	}
+	// A bitmap, not a slice per token: a list that repeats a long range
+	// ("0-65536,0-65536,...") then costs at most maxCPUNumber bits, not
+	// the range's length once per token.
+	var set []uint64
+	n := 0
 	for tok := range strings.SplitSeq(s, ",") {
 		t := strings.TrimSpace(tok)
 		lo, hi, isRange := strings.Cut(t, "-")
@@ -33,12 +38,23 @@ func ParseCPUList(s string) ([]int, error) {
 				return nil, fmt.Errorf("cpu list %q: bad token %q", s, tok)
 			}
 		}
+		for len(set) <= last/64 {
+			set = append(set, 0)
+		}
 		for c := first; c <= last; c++ {
-			cpus = append(cpus, c)
+			if set[c/64]&(1<<(c%64)) == 0 {
+				set[c/64] |= 1 << (c % 64)
+				n++
+			}
 		}
 	}
-	slices.Sort(cpus)
-	return slices.Compact(cpus), nil
+	cpus := make([]int, 0, n)
+	for w, bits := range set {
+		for ; bits != 0; bits &= bits - 1 {
+			cpus = append(cpus, w*64+mathbits.TrailingZeros64(bits))
+		}
+	}
+	return cpus, nil
 }
 
 // maxCPUNumber bounds a list element so a corrupt file cannot make the

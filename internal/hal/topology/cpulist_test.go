@@ -69,3 +69,13 @@ func TestFormatCPUList(t *testing.T) {
 		}
 	}
 }
+
+// A list that repeats the widest range costs one bitmap, not the range
+// once per token, and still gives each CPU once.
+func TestParseCPUListRepeatedWideRange(t *testing.T) {
+	s := strings.Repeat("0-65536,", 200) + "7"
+	cpus, err := ParseCPUList(s)
+	if err != nil || len(cpus) != maxCPUNumber+1 || cpus[0] != 0 || cpus[len(cpus)-1] != maxCPUNumber {
+		t.Fatalf("got %d CPUs (%v), want 0..%d", len(cpus), err, maxCPUNumber)
+	}
+}
