@@ -24,6 +24,14 @@ func TestBenchColocationBadFlags(t *testing.T) {
 		{[]string{"--rate", "-1"}, "--rate -1"},
 		{[]string{"--nginx-client", "wrk2"}, `--nginx-client wrk2:`},
 		{[]string{"--sculpt-rules", "/nonexistent/rules.yaml"}, `--sculpt-rules /nonexistent/rules.yaml:`},
+		{[]string{"--slo", "1.5,fast"}, "--slo fast:"},
+		{[]string{"--slo", "1"}, "--slo 1:"},
+		{[]string{"--slo", "0.8"}, "--slo 0.8:"},
+		{[]string{"--slo", "1.5", "--slo-quotas", "1,-0.5"}, "--slo-quotas -0.5:"},
+		{[]string{"--slo", "1.5", "--slo-classes", "fifo"}, "--slo-classes fifo:"},
+		{[]string{"--slo", "1.5", "--slo-share", "1.5"}, "--slo-share 1.5:"},
+		{[]string{"--slo", "1.5", "--slo-quota-weight", "max"}, "--slo-quota-weight max:"},
+		{[]string{"--slo", "1.5", "--nginx-client", "wrk"}, "--nginx-client wrk: --slo"},
 	} {
 		var out, errb bytes.Buffer
 		code := run(append([]string{"bench", "colocation"}, tc.args...), &out, &errb)

@@ -610,6 +610,9 @@ func (h *colocRun) measure(ctx context.Context, run *ColocationRun) (runErr erro
 		if observer, err = h.start("sculpt-observe", argv); err != nil {
 			return nil, "", err
 		}
+		if err := waitJSONLine(ctx, observer, 60*time.Second); err != nil {
+			return err, "", ctx.Err()
+		}
 	}
 
 	warm := h.opts.Warmup
@@ -661,6 +664,9 @@ func (h *colocRun) measure(ctx context.Context, run *ColocationRun) (runErr erro
 		}
 		if u, err := startAgent(pids); err != nil || u != "" {
 			return nil, u, err
+		}
+		if err := waitJSONLine(ctx, agent, 60*time.Second); err != nil {
+			return err, "", ctx.Err()
 		}
 	}
 	fmt.Fprintf(h.progress, "  load for %v, measuring the last %v\n", warm+h.opts.Duration, h.opts.Duration)

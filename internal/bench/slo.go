@@ -252,6 +252,31 @@ func linesBetween(p *benchProc, from, to int) [][]byte {
 	return out
 }
 
+// waitJSONLine waits up to timeout for p's first line that starts with
+// "{": the observer or agent has loaded its collectors (eBPF included) and
+// sampled once, so it sees the connections the load opens after.
+func waitJSONLine(ctx context.Context, p *benchProc, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, l := range bytes.Split(p.output(), []byte{'\n'}) {
+			if bytes.HasPrefix(l, []byte("{")) {
+				return nil
+			}
+		}
+		if p.exited() {
+			return fmt.Errorf("%s exited before its first interval: %w: %s", p.name, p.exitErr(), lastBytes(p.output(), 400))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s (pid %d) printed no interval in %v", p.name, p.pid(), timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // observeLine is the part of a "sculpt run --mode observe --json" line read.
 type observeLine struct {
 	Workloads []struct {
@@ -561,7 +586,9 @@ func ColocationSLO(ctx context.Context, opts SLOOptions, progress io.Writer) (*S
 					}
 				}
 			}
-			m, err := measure(sloCase{colocCase: colocCase{name: SLOCaseRules, sculpt: true,
+			// The rules' steps carry no latency of the service: an observer
+			// beside them reads it, as in the grid.
+			m, err := measure(sloCase{colocCase: colocCase{name: SLOCaseRules, sculpt: true, observe: true,
 				sculptArgs: []string{"--json", "--agent", "none"}}})
 			if err != nil {
 				return nil, err

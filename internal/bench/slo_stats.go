@@ -29,16 +29,17 @@ func attainment(series []float64, target float64) (share float64, known int) {
 }
 
 // convergedAfter is the number of intervals before the series settles: the
-// least i such that series[i:] has at least minTail known intervals and the
-// objective (<= target) holds in at least share of them. It is -1 if there
-// is no such i (the objective never holds often enough).
+// least i such that interval i meets the objective (known and <= target),
+// and series[i:] has at least minTail known intervals of which at least
+// share meet it. It is -1 if there is no such i (the objective never holds
+// often enough).
 func convergedAfter(series []float64, target, share float64, minTail int) int {
 	for i := range series {
 		s, known := attainment(series[i:], target)
 		if known < minTail {
 			return -1
 		}
-		if s >= share {
+		if series[i] > 0 && series[i] <= target && s >= share {
 			return i
 		}
 	}
