@@ -24,6 +24,8 @@ func newBenchColocationCmd(a *app) *cobra.Command {
 		service string
 		antags  []string
 		slo     sloFlags
+		plotF   string
+		sloFrom string
 	)
 	cmd := &cobra.Command{
 		Use:   "colocation",
@@ -46,6 +48,19 @@ Progress goes to stderr.`,
   sculpt bench colocation --service memcached --antagonists cpu --cases alone,default --runs 1 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if plotF != "" && !strings.HasSuffix(plotF, ".png") {
+				return usagef("--plot %s: want a .png file", flagValue(plotF))
+			}
+			if plotF != "" && len(slo.factors) == 0 && sloFrom == "" {
+				return usagef("--plot %s: needs --slo or --slo-from", flagValue(plotF))
+			}
+			if sloFrom != "" {
+				res, err := readSLOResult(sloFrom)
+				if err != nil {
+					return usagef("--slo-from %s: %v", flagValue(sloFrom), err)
+				}
+				return finishSLO(a, res, asJSON, plotF)
+			}
 			switch service {
 			case "both":
 				opts.Services = []string{"memcached", "nginx"}
@@ -109,10 +124,7 @@ Progress goes to stderr.`,
 				if err != nil {
 					return err
 				}
-				if asJSON {
-					return writeJSON(a, res)
-				}
-				return writeSLOReport(a.stdout, res)
+				return finishSLO(a, res, asJSON, plotF)
 			}
 			res, err := bench.Colocation(cmd.Context(), opts, a.stderr)
 			if err != nil {
@@ -145,6 +157,8 @@ Progress goes to stderr.`,
 	f.Float64Var(&slo.share, "slo-share", 0.95, "--slo: share of intervals within the objective that meets it")
 	f.StringVar(&slo.weight, "slo-quota-weight", "min", "--slo: the antagonists' cgroup weight at the grid's quota levels: min (cpu.shares 2) or default")
 	f.BoolVar(&slo.warm, "slo-warm", false, "--slo: also run the agent warm (its experience from the cold run)")
+	f.StringVar(&plotF, "plot", "", "--slo: draw p99 against antagonist CPU for every case and run into this PNG (-<service> added for both services)")
+	f.StringVar(&sloFrom, "slo-from", "", "report (and --plot) a saved --slo --json result instead of running")
 	f.StringVar(&opts.KeepDir, "keep-outputs", "", "keep every program's output (the agent's log included) under this directory")
 	return cmd
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -113,4 +115,37 @@ func sloSpread2(s bench.Spread, prec int) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.*f [%.*f-%.*f]", prec, s.Median, prec, s.Min, prec, s.Max)
+}
+
+// readSLOResult reads a result that --slo --json printed.
+func readSLOResult(path string) (*bench.SLOResult, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var res bench.SLOResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(res.Services) == 0 {
+		return nil, fmt.Errorf("%s: no services: not a --slo --json result", path)
+	}
+	return &res, nil
+}
+
+// finishSLO prints the result and draws the plot.
+func finishSLO(a *app, res *bench.SLOResult, asJSON bool, plotFile string) error {
+	if plotFile != "" {
+		files, err := writeSLOPlot(plotFile, res)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			fmt.Fprintf(a.stderr, "plot: %s\n", f)
+		}
+	}
+	if asJSON {
+		return writeJSON(a, res)
+	}
+	return writeSLOReport(a.stdout, res)
 }
