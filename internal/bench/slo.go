@@ -640,10 +640,6 @@ const minTail = 5
 
 // judgeSLO fills in sr's factors and signal from its measurements.
 func judgeSLO(sr *SLOService, factors []float64, share float64) {
-	type key struct {
-		name string
-		run  int
-	}
 	byRun := map[int][]SLOMeasurement{}
 	var order []string
 	for _, m := range sr.Measurements {
@@ -706,11 +702,9 @@ func judgeSLO(sr *SLOService, factors []float64, share float64) {
 				js = append(js, judged{m, att, catt, known, conv, medianKnown(client), medianKnown(server)})
 			}
 			var cands []oracleCandidate
-			var ci []int
-			for i, j := range js {
+			for _, j := range js {
 				if isGrid(j.m.Case) {
 					cands = append(cands, oracleCandidate{j.m.Case, j.att, j.known, j.m.AntagonistCPU})
-					ci = append(ci, i)
 				}
 			}
 			o := pickOracle(cands, share, minTail)
