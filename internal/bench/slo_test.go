@@ -2,6 +2,8 @@ package bench
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -121,5 +123,48 @@ func TestSLOGrid(t *testing.T) {
 	}
 	if g[5].setting.antagonistMinWeight {
 		t.Errorf("%s: min weight without a quota", g[5].name)
+	}
+}
+
+// TestMakeQuotaCgroup writes the quota and the weight into a fake cgroup v1
+// cpu hierarchy, and refuses a hierarchy without CFS quota.
+func TestMakeQuotaCgroup(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "cpu.cfs_quota_us"), []byte("-1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := staticSetting{name: "q", antagonistQuota: 0.25, antagonistMinWeight: true}
+	dir, err := s.makeQuotaCgroup(filepath.Join(root, "bench"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "25000", "cpu.shares": "2"} {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil || string(b) != want {
+			t.Errorf("%s: %q, %v; want %q", file, b, err, want)
+		}
+	}
+	if _, err := s.makeQuotaCgroup(filepath.Join(t.TempDir(), "bench")); err == nil {
+		t.Error("no error without cpu.cfs_quota_us in the parent")
+	}
+}
+
+// TestAcctUsage sums cpuacct.usage (ns) over the run's cgroups, in seconds.
+func TestAcctUsage(t *testing.T) {
+	base := t.TempDir()
+	for name, ns := range map[string]string{"cpu": "1500000000\n", "vm": "500000000\n"} {
+		if err := os.MkdirAll(filepath.Join(base, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(base, name, "cpuacct.usage"), []byte(ns), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := &colocRun{acct: base}
+	if got := h.acctUsage(); got != 2 {
+		t.Errorf("acctUsage = %v s, want 2", got)
+	}
+	if got := (&colocRun{}).acctUsage(); got != 0 {
+		t.Errorf("acctUsage without cgroups = %v, want 0", got)
 	}
 }
