@@ -70,7 +70,7 @@ func writeSLOPlot(file string, res *bench.SLOResult) ([]string, error) {
 					func(m bench.SLOMeasurement) bool { return m.Case == c && m.Factor == f }})
 			}
 		}
-		maxX := 0.0
+		maxX, minY, maxY := 0.0, math.Inf(1), 0.0
 		for _, se := range series {
 			var xys plotter.XYs
 			for _, m := range s.Measurements {
@@ -83,6 +83,7 @@ func writeSLOPlot(file string, res *bench.SLOResult) ([]string, error) {
 				}
 				xys = append(xys, plotter.XY{X: m.AntagonistCPU, Y: y})
 				maxX = math.Max(maxX, m.AntagonistCPU)
+				minY, maxY = math.Min(minY, y), math.Max(maxY, y)
 			}
 			if len(xys) == 0 {
 				continue
@@ -107,6 +108,10 @@ func writeSLOPlot(file string, res *bench.SLOResult) ([]string, error) {
 			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 			p.Add(l)
 			p.Legend.Add(fmt.Sprintf("objective p99 <= %gx alone (median over runs)", f.Factor), l)
+		}
+		if maxY > 0 {
+			// Room above the points for the legend (log scale: a factor).
+			p.Y.Min, p.Y.Max = minY/1.5, maxY*8
 		}
 		p.Add(plotter.NewGrid())
 		out := plotPath(file, s.Service, len(res.Services))
