@@ -23,6 +23,9 @@ func newBenchColocationCmd(a *app) *cobra.Command {
 		asJSON  bool
 		service string
 		antags  []string
+		slo     sloFlags
+		plotF   string
+		sloFrom string
 	)
 	cmd := &cobra.Command{
 		Use:   "colocation",
@@ -45,6 +48,19 @@ Progress goes to stderr.`,
   sculpt bench colocation --service memcached --antagonists cpu --cases alone,default --runs 1 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if plotF != "" && !strings.HasSuffix(plotF, ".png") {
+				return usagef("--plot %s: want a .png file", flagValue(plotF))
+			}
+			if plotF != "" && len(slo.factors) == 0 && sloFrom == "" {
+				return usagef("--plot %s: needs --slo or --slo-from", flagValue(plotF))
+			}
+			if sloFrom != "" {
+				res, err := readSLOResult(sloFrom)
+				if err != nil {
+					return usagef("--slo-from %s: %v", flagValue(sloFrom), err)
+				}
+				return finishSLO(a, res, asJSON, plotF)
+			}
 			switch service {
 			case "both":
 				opts.Services = []string{"memcached", "nginx"}
@@ -99,6 +115,17 @@ Progress goes to stderr.`,
 				opts.Sculpt = self
 			}
 			opts.Roots = a.roots
+			so, err := slo.parse(opts)
+			if err != nil {
+				return err
+			}
+			if so != nil {
+				res, err := bench.ColocationSLO(cmd.Context(), *so, a.stderr)
+				if err != nil {
+					return err
+				}
+				return finishSLO(a, res, asJSON, plotF)
+			}
 			res, err := bench.Colocation(cmd.Context(), opts, a.stderr)
 			if err != nil {
 				return err
@@ -124,6 +151,14 @@ Progress goes to stderr.`,
 	f.StringVar(&opts.Sculpt, "sculpt", "", "sculpt binary for the sculpt case (default: this one)")
 	f.DurationVar(&opts.SculptInterval, "sculpt-interval", time.Second, "sculpt case: the agent's --interval")
 	f.StringVar(&opts.SculptRules, "sculpt-rules", "", "sculpt case: the agent's --rules (default: its embedded rules)")
+	f.StringSliceVar(&slo.factors, "slo", nil, "service-level objectives: p99 <= FACTOR x alone (e.g. 1.5,1.25); runs alone, the oracle grid, the rules and the agent instead of --cases")
+	f.StringSliceVar(&slo.quotas, "slo-quotas", []string{"1", "0.5", "0.25"}, "--slo: the grid's CPU quota levels for the antagonists together, in cores (besides none)")
+	f.StringSliceVar(&slo.classes, "slo-classes", []string{bench.ClassIdle}, "--slo: the grid's scheduling classes for the antagonists: other, idle")
+	f.Float64Var(&slo.share, "slo-share", 0.95, "--slo: share of intervals within the objective that meets it")
+	f.StringVar(&slo.weight, "slo-quota-weight", "min", "--slo: the antagonists' cgroup weight at the grid's quota levels: min (cpu.shares 2) or default")
+	f.BoolVar(&slo.warm, "slo-warm", false, "--slo: also run the agent warm (its experience from the cold run)")
+	f.StringVar(&plotF, "plot", "", "--slo: draw p99 against antagonist CPU for every case and run into this PNG (-<service> added for both services)")
+	f.StringVar(&sloFrom, "slo-from", "", "report (and --plot) a saved --slo --json result instead of running")
 	f.StringVar(&opts.KeepDir, "keep-outputs", "", "keep every program's output (the agent's log included) under this directory")
 	return cmd
 }

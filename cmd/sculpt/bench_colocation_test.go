@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,6 +27,14 @@ func TestBenchColocationBadFlags(t *testing.T) {
 		{[]string{"--rate", "-1"}, "--rate -1"},
 		{[]string{"--nginx-client", "wrk2"}, `--nginx-client wrk2:`},
 		{[]string{"--sculpt-rules", "/nonexistent/rules.yaml"}, `--sculpt-rules /nonexistent/rules.yaml:`},
+		{[]string{"--slo", "1.5,fast"}, "--slo fast:"},
+		{[]string{"--slo", "1"}, "--slo 1:"},
+		{[]string{"--slo", "0.8"}, "--slo 0.8:"},
+		{[]string{"--slo", "1.5", "--slo-quotas", "1,-0.5"}, "--slo-quotas -0.5:"},
+		{[]string{"--slo", "1.5", "--slo-classes", "fifo"}, "--slo-classes fifo:"},
+		{[]string{"--slo", "1.5", "--slo-share", "1.5"}, "--slo-share 1.5:"},
+		{[]string{"--slo", "1.5", "--slo-quota-weight", "max"}, "--slo-quota-weight max:"},
+		{[]string{"--slo", "1.5", "--nginx-client", "wrk"}, "--nginx-client wrk: --slo"},
 	} {
 		var out, errb bytes.Buffer
 		code := run(append([]string{"bench", "colocation"}, tc.args...), &out, &errb)
@@ -72,6 +83,81 @@ func TestWriteColocationTable(t *testing.T) {
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("table lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+// TestBenchColocationSLOFrom reports and plots a saved --slo --json result:
+// the objectives, the oracle per run, the cases and the signal check appear,
+// and the plot is a PNG.
+func TestBenchColocationSLOFrom(t *testing.T) {
+	rho := 0.94
+	sp := func(m float64) bench.Spread { return bench.Spread{Median: m, Min: m * 0.9, Max: m * 1.1, N: 3} }
+	res := bench.SLOResult{
+		Machine: bench.Machine{CPUs: 2, CPUModel: "Test CPU", Kernel: "Linux 6.18"},
+		Runs:    3, DurationSec: 15, Share: 0.95, Antagonists: map[string]string{"cpu": "--cpu 2"},
+		LoadAvgBefore: [3]float64{1.5, 1, 0.5},
+		Services: []bench.SLOService{{
+			Service: "memcached", Load: "open loop",
+			Factors: []bench.SLOFactor{{
+				Factor: 1.5, TargetServerMicros: sp(150), TargetClientMicros: sp(1500),
+				Oracles: []string{"class=idle,quota=1,cpus=all", "", "class=idle,quota=1,cpus=all"},
+				Cases: []bench.SLOCaseSummary{
+					{Name: "class=idle,quota=1,cpus=all", Attainment: sp(0.97), AntagonistCPU: sp(0.93), VsOracle: sp(1), Oracle: 2},
+					{Name: bench.SLOCaseAgentCold, Attainment: sp(0.96), AntagonistCPU: sp(0.88), VsOracle: sp(0.947), AgentConvergedAfter: sp(12)},
+				},
+			}},
+			Signal: bench.SLOSignal{Arrangements: []string{"alone", "default", "idle"}, ServerMicros: []float64{100, 400, 120},
+				ClientMicros: []float64{1000, 5000, 1300}, Spearman: &rho, RatioClientServer: 10.8},
+			Measurements: []bench.SLOMeasurement{
+				{Case: bench.SLOCaseAlone, Run: 1, ServerP99Micros: []float64{100, 110}, ClientP99Micros: []float64{900, 1000}},
+				{Case: "class=idle,quota=1,cpus=all", Run: 1, ServerP99Micros: []float64{120, 130}, AntagonistCPU: 0.93},
+				{Case: bench.SLOCaseAgentCold, Factor: 1.5, Run: 1, ServerP99Micros: []float64{140}, AntagonistCPU: 0.88},
+			},
+		}},
+	}
+	dir := t.TempDir()
+	in, png := filepath.Join(dir, "slo.json"), filepath.Join(dir, "slo.png")
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(in, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"bench", "colocation", "--slo-from", in, "--plot", png}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{
+		"objective p99 <= 1.5x alone: server-side (eBPF) 150 [135-165] µs; in client terms 1500 [1350-1650] µs",
+		"oracle per run: class=idle,quota=1,cpus=all; none met it; class=idle,quota=1,cpus=all",
+		"agent-cold", "0.95 [0.85-1.04]", // the agent's antagonist CPU against the oracle's
+		"Spearman(server p99, client p99) over 3 arrangements = 0.94; median client/server ratio 10.80",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	img, err := os.ReadFile(png)
+	if err != nil || !bytes.HasPrefix(img, []byte("\x89PNG")) {
+		t.Errorf("plot %s: %v, %d bytes; want a PNG", png, err, len(img))
+	}
+}
+
+func TestBenchColocationPlotFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--plot", "out.svg", "--slo", "1.5"}, "--plot out.svg: want a .png"},
+		{[]string{"--plot", "out.png"}, "--plot out.png: needs --slo"},
+		{[]string{"--slo-from", "/nonexistent/slo.json"}, "--slo-from /nonexistent/slo.json:"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"bench", "colocation"}, tc.args...), &out, &errb)
+		if code != 2 || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 naming %q", tc.args, code, errb.String(), tc.want)
 		}
 	}
 }

@@ -66,6 +66,7 @@ type ColocationOptions struct {
 
 	started  func(pid int) // tests: called with every process group started
 	grouping string        // the grouping cgroup hierarchy (groupingHierarchy)
+	slo      bool          // ColocationSLO: per-interval figures, CPU accounting
 }
 
 // NginxClient values.
@@ -169,6 +170,11 @@ type colocCase struct {
 	setting staticSetting // zero for alone, default and sculpt
 	alone   bool
 	sculpt  bool
+	// ColocationSLO: observe runs "sculpt run --mode observe" on the
+	// service for its server-side p99; sculptArgs are added to the sculpt
+	// case's command line (--agent, --config, --experience).
+	observe    bool
+	sculptArgs []string
 }
 
 func (c colocCase) describe(opts ColocationOptions) string {
@@ -180,7 +186,11 @@ func (c colocCase) describe(opts ColocationOptions) string {
 		if opts.SculptRules != "" {
 			rules = "--rules " + opts.SculptRules
 		}
-		return fmt.Sprintf("sculpt run --mode apply --interval %v, %s, no labels or hints, %v to settle", opts.SculptInterval, rules, opts.Settle)
+		extra := ""
+		if len(c.sculptArgs) > 0 {
+			extra = " " + strings.Join(c.sculptArgs, " ")
+		}
+		return fmt.Sprintf("sculpt run --mode apply --interval %v%s, %s, no labels or hints, %v to settle", opts.SculptInterval, extra, rules, opts.Settle)
 	case c.setting.name != "":
 		return c.setting.describe()
 	}
@@ -436,6 +446,9 @@ type colocRun struct {
 	cgroup   string // base of the cpu cgroups made for the run, if any
 	group    string // base of the grouping cgroups made for the run, if any
 	groups   int
+	acct     string // base of the cpuacct cgroups made for the run (slo), if any
+	slo      *sloRaw
+	svcPID   int
 }
 
 // groupDir makes a cgroup of its own for the next process under the
@@ -480,7 +493,7 @@ func (h *colocRun) cleanup() error {
 		errs = append(errs, p.kill())
 	}
 	h.procs = nil
-	for _, base := range dirs(h.cgroup, h.group) {
+	for _, base := range dirs(h.cgroup, h.group, h.acct) {
 		errs = append(errs, removeCgroups(base))
 	}
 	return errors.Join(errs...)
@@ -521,14 +534,25 @@ func (h *colocRun) measure(ctx context.Context, run *ColocationRun) (runErr erro
 		if err != nil {
 			return nil, "", err
 		}
+	} else if h.c.setting.antagonistQuota > 0 || h.c.setting.antagonistMinWeight {
+		h.cgroup = h.opts.Roots.CgroupPath("cpu", "sculpt-bench-"+strconv.Itoa(os.Getpid())+"-"+strconv.Itoa(h.run))
+		antCgroup, err = h.c.setting.makeQuotaCgroup(h.cgroup)
+		if err != nil {
+			return nil, "", err
+		}
 	}
 
 	var agent *benchProc
-	if h.c.sculpt {
+	// startAgent starts the sculpt case's agent, on pids only if any.
+	startAgent := func(pids []int) (unavailable string, err error) {
 		argv := []string{h.opts.Sculpt, "run", "--mode", "apply", "--interval", h.opts.SculptInterval.String(),
 			"--journal", filepath.Join(h.dir, "sculpt.journal")}
 		if h.opts.SculptRules != "" {
 			argv = append(argv, "--rules", h.opts.SculptRules)
+		}
+		argv = append(argv, h.c.sculptArgs...)
+		for _, p := range pids {
+			argv = append(argv, "--pid", strconv.Itoa(p))
 		}
 		if h.opts.KeepDir != "" {
 			// Kept outputs hold the agent's reasons: which rule and genes
@@ -538,13 +562,22 @@ func (h *colocRun) measure(ctx context.Context, run *ColocationRun) (runErr erro
 		fmt.Fprintf(h.progress, "  starting %s\n", strings.Join(argv, " "))
 		agent, err = h.start("sculpt", argv)
 		if err != nil {
-			return nil, "", err
+			return "", err
 		}
 		// An agent that cannot run apply mode exits at once.
 		if err := agent.wait(ctx, 1500*time.Millisecond); err == nil {
-			return nil, "unavailable: " + lastBytes(agent.output(), 500), nil
+			return "unavailable: " + lastBytes(agent.output(), 500), nil
 		} else if ctx.Err() != nil {
-			return nil, "", ctx.Err()
+			return "", ctx.Err()
+		}
+		return "", nil
+	}
+	// ColocationSLO starts the agent once the service and the antagonists
+	// run, on their process trees only: on a shared machine it must not
+	// rearrange anyone else's work.
+	if h.c.sculpt && !h.opts.slo {
+		if u, err := startAgent(nil); err != nil || u != "" {
+			return nil, u, err
 		}
 	}
 
@@ -569,6 +602,18 @@ func (h *colocRun) measure(ctx context.Context, run *ColocationRun) (runErr erro
 	if err := waitListening(ctx, addr, svc, 10*time.Second); err != nil {
 		return err, "", ctx.Err()
 	}
+	h.svcPID = svc.pid()
+	var observer *benchProc
+	if h.c.observe {
+		argv := []string{h.opts.Sculpt, "run", "--mode", "observe", "--json", "--interval", "1s", "--pid", strconv.Itoa(svc.pid())}
+		fmt.Fprintf(h.progress, "  starting %s\n", strings.Join(argv, " "))
+		if observer, err = h.start("sculpt-observe", argv); err != nil {
+			return nil, "", err
+		}
+		if err := waitJSONLine(ctx, observer, 60*time.Second); err != nil {
+			return err, "", ctx.Err()
+		}
+	}
 
 	warm := h.opts.Warmup
 	if h.c.sculpt {
@@ -577,6 +622,9 @@ func (h *colocRun) measure(ctx context.Context, run *ColocationRun) (runErr erro
 	// The antagonists outlive the measured load by a little; their
 	// throughput is over their whole life, the same span in every case.
 	antTimeout := int(math.Ceil((warm + h.opts.Duration).Seconds())) + 2
+	if h.c.sculpt && h.opts.slo {
+		antTimeout += 2 // the agent starts after them
+	}
 	type antagonist struct {
 		kind, stressor string
 		p              *benchProc
@@ -597,7 +645,11 @@ func (h *colocRun) measure(ctx context.Context, run *ColocationRun) (runErr erro
 			if err != nil {
 				return nil, "", err
 			}
-			p, err := h.start("stress-ng-"+k, h.c.setting.wrap("antagonist", argv, dirs(antCgroup, gd)...))
+			ad, err := h.acctDir(k)
+			if err != nil {
+				return nil, "", err
+			}
+			p, err := h.start("stress-ng-"+k, h.c.setting.wrap("antagonist", argv, dirs(antCgroup, gd, ad)...))
 			if err != nil {
 				return nil, "", err
 			}
@@ -605,10 +657,34 @@ func (h *colocRun) measure(ctx context.Context, run *ColocationRun) (runErr erro
 		}
 	}
 
+	if h.c.sculpt && h.opts.slo {
+		pids := []int{svc.pid()}
+		for _, a := range ants {
+			pids = append(pids, a.p.pid())
+		}
+		if u, err := startAgent(pids); err != nil || u != "" {
+			return nil, u, err
+		}
+		if err := waitJSONLine(ctx, agent, 60*time.Second); err != nil {
+			return err, "", ctx.Err()
+		}
+	}
 	fmt.Fprintf(h.progress, "  load for %v, measuring the last %v\n", warm+h.opts.Duration, h.opts.Duration)
+	var win *sloWindow
+	if h.opts.slo {
+		win = h.startWindow(warm, observer, agent)
+	}
 	lr, err := h.load(ctx, addr, warm)
+	if win != nil {
+		win.end()
+	}
 	if err != nil {
 		return err, "", ctx.Err()
+	}
+	if win != nil {
+		if err := h.finishSLO(win, lr, observer, agent); err != nil {
+			return err, "", nil
+		}
 	}
 	run.P50Micros = float64(lr.P50) / 1e3
 	run.P99Micros = float64(lr.P99) / 1e3

@@ -19,6 +19,10 @@ type loadResult struct {
 	Throughput float64 // replies per second (requests per second for wrk)
 	Requests   int     // replies measured
 	Errors     int     // error replies, lost replies and socket errors
+	// IntervalP99 is the p99 of each second of the measurement window (by
+	// scheduled send time); 0 for a second without a reply. Only the
+	// open-loop clients fill it in.
+	IntervalP99 []time.Duration
 }
 
 // loadProtocol is what openLoop needs of a request-reply protocol whose
@@ -91,6 +95,7 @@ func (o openLoop) run(ctx context.Context, proto loadProtocol, warmup, measure, 
 
 	type connResult struct {
 		lat    []time.Duration
+		sec    []int // the second of the window each of lat was due in
 		errors int
 		err    error
 	}
@@ -184,6 +189,7 @@ func (o openLoop) run(ctx context.Context, proto loadProtocol, warmup, measure, 
 				}
 				if inWindow {
 					res.lat = append(res.lat, now.Sub(p.due))
+					res.sec = append(res.sec, int(p.due.Sub(winStart)/time.Second))
 				}
 			}
 		}()
@@ -196,12 +202,22 @@ func (o openLoop) run(ctx context.Context, proto loadProtocol, warmup, measure, 
 	}
 	var all []time.Duration
 	var out loadResult
+	secs := make([][]time.Duration, int((measure+time.Second-1)/time.Second))
 	for _, r := range results {
 		if r.err != nil {
 			return loadResult{}, fmt.Errorf("%s %s: %w", o.Service, o.Addr, r.err)
 		}
 		all = append(all, r.lat...)
 		out.Errors += r.errors
+		for i, s := range r.sec {
+			if s >= 0 && s < len(secs) {
+				secs[s] = append(secs[s], r.lat[i])
+			}
+		}
+	}
+	out.IntervalP99 = make([]time.Duration, len(secs))
+	for i, l := range secs {
+		out.IntervalP99[i] = percentile(l, 99)
 	}
 	out.Requests = len(all)
 	out.Throughput = float64(len(all)) / measure.Seconds()

@@ -201,6 +201,12 @@ type staticSetting struct {
 	cgroupShares    bool   // cgroup v1 cpu.shares
 	serviceShares   int
 	antagonistShare int
+	// antagonistQuota caps the antagonists together at this many cores
+	// (cgroup v1 cpu.cfs_quota_us); 0: no cap. antagonistMinWeight gives
+	// their cgroup the least cpu.shares (2). Either puts the antagonists in
+	// one cpu cgroup (quotaCgroup).
+	antagonistQuota     float64
+	antagonistMinWeight bool
 }
 
 // The static settings Colocation can try; StaticSettings lists their names.
@@ -236,6 +242,15 @@ func (s staticSetting) describe() string {
 	}
 	if s.cgroupShares {
 		parts = append(parts, fmt.Sprintf("cgroup v1 cpu.shares: service %d, antagonists %d", s.serviceShares, s.antagonistShare))
+	}
+	if s.antagonistQuota > 0 {
+		parts = append(parts, fmt.Sprintf("antagonists capped at %.2f cores together (cpu.cfs_quota_us)", s.antagonistQuota))
+	}
+	if s.antagonistMinWeight {
+		parts = append(parts, "antagonists at the least weight (cpu.shares 2)")
+	}
+	if len(parts) == 0 {
+		return "Linux default (no settings)"
 	}
 	return strings.Join(parts, "; ")
 }
@@ -299,6 +314,39 @@ func (s staticSetting) makeShareCgroups(base string) (service, antagonists strin
 		}
 	}
 	return service, antagonists, nil
+}
+
+// makeQuotaCgroup makes the antagonists' cgroup under the cgroup v1 cpu
+// controller at base and sets its quota (per 100 ms period) and weight.
+func (s staticSetting) makeQuotaCgroup(base string) (string, error) {
+	if _, err := os.Stat(filepath.Join(filepath.Dir(base), "cpu.cfs_quota_us")); err != nil {
+		return "", fmt.Errorf("setting %s: no cgroup v1 cpu controller with CFS quota: %w", s.name, err)
+	}
+	dir := filepath.Join(base, "antagonists")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("setting %s: %w", s.name, err)
+	}
+	write := func(file, v string) error {
+		p := filepath.Join(dir, file)
+		if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
+			return fmt.Errorf("write %s to %s: %w", v, p, err)
+		}
+		return nil
+	}
+	if s.antagonistQuota > 0 {
+		if err := write("cpu.cfs_period_us", "100000"); err != nil {
+			return "", err
+		}
+		if err := write("cpu.cfs_quota_us", strconv.Itoa(max(1000, int(s.antagonistQuota*100000)))); err != nil {
+			return "", err
+		}
+	}
+	if s.antagonistMinWeight {
+		if err := write("cpu.shares", "2"); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
 // removeCgroups removes base and the cgroups right under it once their
