@@ -77,7 +77,7 @@ func writeSLOPlot(file string, res *bench.SLOResult) ([]string, error) {
 				if m.Err != "" || !se.match(m) {
 					continue
 				}
-				y := medianPositive(m.ServerP99Micros)
+				y := bench.MedianKnown(m.ServerP99Micros)
 				if y <= 0 {
 					continue
 				}
@@ -130,22 +130,4 @@ func antagonistKinds(res *bench.SLOResult) string {
 	}
 	slices.Sort(ks)
 	return "stress-ng " + strings.Join(ks, ", ")
-}
-
-// medianPositive is the median of the positive values of xs; 0 if none.
-func medianPositive(xs []float64) float64 {
-	var k []float64
-	for _, v := range xs {
-		if v > 0 {
-			k = append(k, v)
-		}
-	}
-	if len(k) == 0 {
-		return 0
-	}
-	slices.Sort(k)
-	if len(k)%2 == 1 {
-		return k[len(k)/2]
-	}
-	return (k[len(k)/2-1] + k[len(k)/2]) / 2
 }

@@ -556,7 +556,7 @@ func ColocationSLO(ctx context.Context, opts SLOOptions, progress io.Writer) (*S
 					fmt.Fprintf(progress, "  failed: %s\n", coloOneLineB(m.Err))
 				} else {
 					fmt.Fprintf(progress, "  client p99 %.0f µs, server p99 %.0f µs (medians of %d intervals), antagonists %.2f cores\n",
-						medianKnown(m.ClientP99Micros), medianKnown(m.ServerP99Micros), len(m.ClientP99Micros), m.AntagonistCPU)
+						MedianKnown(m.ClientP99Micros), MedianKnown(m.ServerP99Micros), len(m.ClientP99Micros), m.AntagonistCPU)
 				}
 				sr.Settings[c.name] = c.describe(co)
 				return m, nil
@@ -569,7 +569,7 @@ func ColocationSLO(ctx context.Context, opts SLOOptions, progress io.Writer) (*S
 			if alone.Err != "" {
 				continue
 			}
-			base := medianKnown(alone.ServerP99Micros)
+			base := MedianKnown(alone.ServerP99Micros)
 			done := map[string]bool{}
 			for _, c := range grid {
 				if done[c.chain] {
@@ -677,7 +677,7 @@ func judgeSLO(sr *SLOService, factors []float64, share float64) {
 				sf.Oracles = append(sf.Oracles, "")
 				continue
 			}
-			ts, tc := f*medianKnown(alone.ServerP99Micros), f*medianKnown(alone.ClientP99Micros)
+			ts, tc := f*MedianKnown(alone.ServerP99Micros), f*MedianKnown(alone.ClientP99Micros)
 			tS, tC = append(tS, ts), append(tC, tc)
 			// Each measurement of this factor, after convergence for the agent.
 			type judged struct {
@@ -699,7 +699,7 @@ func judgeSLO(sr *SLOService, factors []float64, share float64) {
 				}
 				att, known := attainment(server, ts)
 				catt, _ := attainment(client, tc)
-				js = append(js, judged{m, att, catt, known, conv, medianKnown(client), medianKnown(server)})
+				js = append(js, judged{m, att, catt, known, conv, MedianKnown(client), MedianKnown(server)})
 			}
 			var cands []oracleCandidate
 			for _, j := range js {
@@ -774,7 +774,7 @@ func signalCheck(ms []SLOMeasurement, include func(string) bool, order []string)
 		if m.Err != "" || !include(m.Case) {
 			continue
 		}
-		s, c := medianKnown(m.ServerP99Micros), medianKnown(m.ClientP99Micros)
+		s, c := MedianKnown(m.ServerP99Micros), MedianKnown(m.ClientP99Micros)
 		if s > 0 && c > 0 {
 			server[m.Case] = append(server[m.Case], s)
 			client[m.Case] = append(client[m.Case], c)

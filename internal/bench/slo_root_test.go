@@ -86,7 +86,7 @@ func TestColocationSLOPlumbing(t *testing.T) {
 		if m.Case == SLOCaseAgentCold {
 			want = 1000 // the agent's objective value
 		}
-		if len(m.ServerP99Micros) < 5 || medianKnown(m.ServerP99Micros) != want {
+		if len(m.ServerP99Micros) < 5 || MedianKnown(m.ServerP99Micros) != want {
 			t.Errorf("%s: server series %v, want the fake's %v µs every 200 ms", m.Case, m.ServerP99Micros, want)
 		}
 		if (m.Case == SLOCaseAlone) != (m.AntagonistCPU == 0) {

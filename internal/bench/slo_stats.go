@@ -46,8 +46,8 @@ func convergedAfter(series []float64, target, share float64, minTail int) int {
 	return -1
 }
 
-// medianKnown is the median of the known (> 0) values of series; 0 if none.
-func medianKnown(series []float64) float64 {
+// MedianKnown is the median of the known (> 0) values of series; 0 if none.
+func MedianKnown(series []float64) float64 {
 	var k []float64
 	for _, v := range series {
 		if v > 0 {

@@ -120,10 +120,10 @@ func TestPickOracle(t *testing.T) {
 }
 
 func TestMedianKnown(t *testing.T) {
-	if got := medianKnown([]float64{0, 5, 1, 0, 3}); got != 3 {
+	if got := MedianKnown([]float64{0, 5, 1, 0, 3}); got != 3 {
 		t.Errorf("medianKnown = %v, want 3 (unknown zeros left out)", got)
 	}
-	if got := medianKnown([]float64{0, 0}); got != 0 {
+	if got := MedianKnown([]float64{0, 0}); got != 0 {
 		t.Errorf("medianKnown of none known = %v, want 0", got)
 	}
 }
