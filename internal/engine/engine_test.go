@@ -97,6 +97,10 @@ func (f *fakeHAL) Apply(_ context.Context, a hal.Action) (hal.Action, error) {
 		if a.Weight != nil {
 			lim.Shares = sharesFromWeight(*a.Weight)
 		}
+		if a.Idle != nil {
+			undo.Idle = &lim.Idle
+			lim.Idle = *a.Idle
+		}
 		f.limits[a.Cgroup] = lim
 		return undo, nil
 	}

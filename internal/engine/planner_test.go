@@ -354,17 +354,20 @@ func TestPlanQuotaMakesACgroupOfItsOwn(t *testing.T) {
 	for _, a := range acts {
 		kinds = append(kinds, a.Kind())
 	}
-	if !slices.Equal(kinds, []string{"cgroup-create", "cgroup-move", "cgroup-move", "cgroup-cpu"}) {
-		t.Fatalf("actions %v, want create, two moves, quota", acts)
+	if !slices.Equal(kinds, []string{"cgroup-create", "cgroup-move", "cgroup-move", "cgroup-cpu", "cgroup-cpu"}) {
+		t.Fatalf("actions %v, want create, two moves, cpu.idle (its class is idle), quota", acts)
 	}
-	if q := acts[3].(hal.SetCgroupCPU); q.Cgroup != cg || *q.QuotaUS != 50000 {
+	if i := acts[3].(hal.SetCgroupCPU); i.Cgroup != cg || i.Idle == nil || !*i.Idle {
+		t.Errorf("idle action %v, want cpu.idle on %s", i, cg)
+	}
+	if q := acts[4].(hal.SetCgroupCPU); q.Cgroup != cg || *q.QuotaUS != 50000 {
 		t.Errorf("quota action %v, want 50000µs on %s", q, cg)
 	}
 	// Moved, at the quota: nothing more. A new child is moved in.
 	in := func(pid int, quota int64) hal.ProcessState {
 		ps := root(pid)
 		ps.Cgroups["cpu"] = cg
-		ps.CPU = &hal.CPULimits{Cgroup: cg, Shares: 1024, QuotaUS: quota, PeriodUS: 100000}
+		ps.CPU = &hal.CPULimits{Cgroup: cg, Shares: 1024, QuotaUS: quota, PeriodUS: 100000, Idle: true}
 		return ps
 	}
 	if acts := actionsOf(MakePlan(st(Want{Sched: "idle", CPUQuota: 0.5}, in(300, 50000), in(301, 50000))), "tree:300@77"); len(acts) != 0 {

@@ -213,6 +213,10 @@ type SetCgroupCPU struct {
 	Weight   *uint64 `json:"weight,omitempty"`
 	QuotaUS  *int64  `json:"quota_us,omitempty"`
 	PeriodUS *uint64 `json:"period_us,omitempty"`
+	// Idle sets cpu.idle (Linux 5.15+, v1 and v2): the group competes with
+	// its siblings as SCHED_IDLE tasks do, so a SCHED_IDLE workload moved
+	// into a cgroup of its own keeps giving way on every wake-up of others.
+	Idle *bool `json:"idle,omitempty"`
 }
 
 func (SetCgroupCPU) Kind() string { return "cgroup-cpu" }
@@ -221,8 +225,8 @@ func (a SetCgroupCPU) Validate() error {
 	if err := checkCgroup(a.Kind(), a.Cgroup); err != nil {
 		return err
 	}
-	if a.Shares == nil && a.Weight == nil && a.QuotaUS == nil && a.PeriodUS == nil {
-		return invalid(a.Kind(), "weight", "", "set at least one of shares, weight, quota, period")
+	if a.Shares == nil && a.Weight == nil && a.QuotaUS == nil && a.PeriodUS == nil && a.Idle == nil {
+		return invalid(a.Kind(), "weight", "", "set at least one of shares, weight, quota, period, idle")
 	}
 	if a.Shares != nil && a.Weight != nil {
 		return invalid(a.Kind(), "weight", *a.Weight, "set shares or weight, not both")
@@ -258,6 +262,13 @@ func (a SetCgroupCPU) String() string {
 	}
 	if a.PeriodUS != nil {
 		parts = append(parts, fmt.Sprintf("period %dµs", *a.PeriodUS))
+	}
+	if a.Idle != nil {
+		if *a.Idle {
+			parts = append(parts, "cpu idle")
+		} else {
+			parts = append(parts, "cpu not idle")
+		}
 	}
 	return fmt.Sprintf("set %s on cgroup %s", strings.Join(parts, ", "), a.Cgroup)
 }

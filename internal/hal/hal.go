@@ -104,4 +104,6 @@ type CPULimits struct {
 	Weight   uint64 `json:"weight,omitempty"`
 	QuotaUS  int64  `json:"quota_us"`
 	PeriodUS uint64 `json:"period_us"`
+	// Idle is cpu.idle (false where the kernel has none).
+	Idle bool `json:"idle,omitempty"`
 }

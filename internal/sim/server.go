@@ -33,6 +33,9 @@ type simProc struct {
 	start  uint64
 	prog   Program
 	place  Placement
+	// cgIdle is its cgroup's cpu.idle: kept and reported, not modelled
+	// (the model's SCHED_IDLE is per workload already).
+	cgIdle bool
 }
 
 var _ hal.HAL = (*Server)(nil)
@@ -105,7 +108,7 @@ func (s *Server) Snapshot(_ context.Context, pids []int) (*hal.Arrangement, erro
 		ps := hal.ProcessState{PID: pid, Comm: sp.name, StartTime: sp.start,
 			Cgroups: map[string]string{"": sp.cgroup},
 			Cpuset:  &hal.CpusetState{Cgroup: sp.cgroup, CPUs: s.hw.Topo.OnlineCPUs(), Mems: s.nodeIDs()},
-			CPU:     &hal.CPULimits{Cgroup: sp.cgroup, Weight: uint64(sp.place.Weight), QuotaUS: -1, PeriodUS: 100000},
+			CPU:     &hal.CPULimits{Cgroup: sp.cgroup, Weight: uint64(sp.place.Weight), QuotaUS: -1, PeriodUS: 100000, Idle: sp.cgIdle},
 		}
 		if sp.place.Quota > 0 {
 			ps.CPU.QuotaUS = int64(sp.place.Quota * 100000)
@@ -242,6 +245,11 @@ func (s *Server) apply(ctx context.Context, a hal.Action) (hal.Action, error) {
 		}
 		w := uint64(sp.place.Weight)
 		undo := hal.SetCgroupCPU{Cgroup: a.Cgroup}
+		if a.Idle != nil {
+			old := sp.cgIdle
+			undo.Idle = &old
+			sp.cgIdle = *a.Idle
+		}
 		if a.Weight != nil || a.Shares != nil {
 			undo.Weight = &w
 		}

@@ -22,6 +22,7 @@ type machine struct {
 	cgroup  map[int]string
 	quota   map[string]int64
 	shares  map[string]uint64
+	idle    map[string]bool
 	applied int
 }
 
@@ -48,7 +49,7 @@ func (m *machine) Snapshot(_ context.Context, pids []int) (*hal.Arrangement, err
 		arr.Processes = append(arr.Processes, hal.ProcessState{PID: p,
 			Threads: []hal.ThreadState{{TID: p, CPUs: []int{0, 1}, Policy: pol}},
 			Cgroups: map[string]string{"cpu": cg},
-			CPU:     &hal.CPULimits{Cgroup: cg, Shares: m.sharesOf(cg), QuotaUS: q, PeriodUS: 100000}})
+			CPU:     &hal.CPULimits{Cgroup: cg, Shares: m.sharesOf(cg), QuotaUS: q, PeriodUS: 100000, Idle: m.idle[cg]}})
 	}
 	return arr, nil
 }
@@ -76,6 +77,9 @@ func (m *machine) Apply(_ context.Context, a hal.Action) (hal.Action, error) {
 		}
 		if a.Weight != nil {
 			m.shares[a.Cgroup] = 2 + (*a.Weight-1)*262142/9999
+		}
+		if a.Idle != nil {
+			m.idle[a.Cgroup] = *a.Idle
 		}
 		return hal.SetCgroupCPU{Cgroup: a.Cgroup, QuotaUS: &old}, nil
 	}
@@ -106,7 +110,7 @@ func vm() *topology.Topology {
 // get less than the floor, and the service's objective is met in at least
 // 95% of the intervals after the agent settles.
 func TestLearnerThroughTheEngine(t *testing.T) {
-	m := &machine{policy: map[int]string{}, cgroup: map[int]string{}, quota: map[string]int64{}, shares: map[string]uint64{}}
+	m := &machine{policy: map[int]string{}, cgroup: map[int]string{}, quota: map[string]int64{}, shares: map[string]uint64{}, idle: map[string]bool{}}
 	cfg := engine.DefaultConfig()
 	cfg.Hysteresis, cfg.Budget = 1, 4
 	cfg.Objectives = []engine.Objective{{Workload: "svc", P99: 2 * time.Millisecond}}

@@ -555,6 +555,12 @@ func (b *Backend) prepareCgroupCPU(a hal.SetCgroupCPU) (plan, error) {
 	if a.QuotaUS != nil || a.PeriodUS != nil {
 		undo.QuotaUS, undo.PeriodUS = &cur.QuotaUS, &cur.PeriodUS
 	}
+	if a.Idle != nil {
+		if !fileExists(filepath.Join(dir, "cpu.idle")) {
+			return plan{}, fmt.Errorf("set cpu.idle on %s: %w (no cpu.idle: the kernel is older than 5.15)", dir, hal.ErrNotSupported)
+		}
+		undo.Idle = &cur.Idle
+	}
 	return plan{undo: undo, do: func(context.Context) error {
 		if err := writeCPULimits(dir, h.v2, a, cur); err != nil {
 			if rb := writeCPULimits(dir, h.v2, undo, cur); rb != nil {
@@ -593,7 +599,7 @@ func readCPULimits(dir string, v2 bool) (hal.CPULimits, error) {
 		if err != nil {
 			return l, err
 		}
-		return hal.CPULimits{Shares: uint64(sh), QuotaUS: q, PeriodUS: uint64(p)}, nil
+		return hal.CPULimits{Shares: uint64(sh), QuotaUS: q, PeriodUS: uint64(p), Idle: readIdle(dir)}, nil
 	}
 	w, err := num("cpu.weight")
 	if err != nil {
@@ -607,7 +613,13 @@ func readCPULimits(dir string, v2 bool) (hal.CPULimits, error) {
 	if err != nil {
 		return l, fmt.Errorf("parse %s: %w", filepath.Join(dir, "cpu.max"), err)
 	}
-	return hal.CPULimits{Weight: uint64(w), QuotaUS: q, PeriodUS: p}, nil
+	return hal.CPULimits{Weight: uint64(w), QuotaUS: q, PeriodUS: p, Idle: readIdle(dir)}, nil
+}
+
+// readIdle reads cpu.idle (Linux 5.15+); false where there is none.
+func readIdle(dir string) bool {
+	s, err := readCgroupFile(dir, "cpu.idle")
+	return err == nil && s == "1"
 }
 
 // parseCPUMax parses cgroup v2 cpu.max, "max 100000" or "50000 100000".
@@ -631,6 +643,15 @@ func parseCPUMax(s string) (int64, uint64, error) {
 }
 
 func writeCPULimits(dir string, v2 bool, a hal.SetCgroupCPU, cur hal.CPULimits) error {
+	if a.Idle != nil {
+		v := "0"
+		if *a.Idle {
+			v = "1"
+		}
+		if err := writeCgroupFile(dir, "cpu.idle", v); err != nil {
+			return err
+		}
+	}
 	if !v2 {
 		if a.Shares != nil || a.Weight != nil {
 			sh := uint64(0)

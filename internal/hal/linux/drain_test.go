@@ -72,3 +72,50 @@ func TestRemoveCgroupDrainsInheritedChildren(t *testing.T) {
 		t.Errorf("child in %q, want the parent cgroup /", got)
 	}
 }
+
+// cpu.idle on a cgroup: set, read back by a snapshot of a process in it,
+// and restored by the undo.
+func TestCgroupCPUIdleAndUndo(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create cgroups")
+	}
+	cg := "/sculpt-w-test-idle-" + strconv.Itoa(os.Getpid())
+	dir := "/sys/fs/cgroup/cpu" + cg
+	if _, err := os.Stat("/sys/fs/cgroup/cpu/cpu.idle"); err != nil {
+		t.Skip("no cgroup v1 cpu hierarchy with cpu.idle (Linux 5.15+) at /sys/fs/cgroup/cpu: " + err.Error())
+	}
+	b, _ := newBackend(t)
+	ctx := context.Background()
+	createUndo, err := b.Apply(ctx, hal.CreateCgroup{Cgroup: cg, Controllers: []string{"cpu"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(dir) })
+	idle := true
+	undo, err := b.Apply(ctx, hal.SetCgroupCPU{Cgroup: cg, Idle: &idle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() string {
+		v, err := os.ReadFile(dir + "/cpu.idle")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(v))
+	}
+	if got := read(); got != "1" {
+		t.Fatalf("cpu.idle %q after setting it, want 1", got)
+	}
+	if u, ok := undo.(hal.SetCgroupCPU); !ok || u.Idle == nil || *u.Idle {
+		t.Fatalf("undo %v, want cpu.idle back to 0", undo)
+	}
+	if _, err := b.Apply(ctx, undo); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != "0" {
+		t.Errorf("cpu.idle %q after the undo, want 0", got)
+	}
+	if _, err := b.Apply(ctx, createUndo); err != nil {
+		t.Fatal(err)
+	}
+}
