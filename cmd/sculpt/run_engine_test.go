@@ -166,7 +166,7 @@ func applyAndCheck(t *testing.T, extra []string, what string, ok func(snapshot) 
 		t.Errorf("after exit the arrangement is %+v, want it restored to %+v", after, before)
 	}
 	if _, err := os.Stat(jpath); err == nil && journalLen(t, jpath) != 0 {
-		t.Errorf("journal still holds %d entries after exit", journalLen(t, jpath))
+		t.Errorf("journal still holds %d entries after exit\nstderr:\n%s", journalLen(t, jpath), errs)
 	}
 	// The audit says which rule and genes led to each applied action.
 	f, err := os.Open(audit)

@@ -217,7 +217,10 @@ func MakePlan(in PlanInput) Plan {
 				add(a, fmt.Sprintf("%s: a cpu cgroup of its own, for its CPU weight or quota", w.Match.Rule))
 			}
 			lim := cpuLimitsOf(w.Procs, cg)
-			if cg != "" && want.CPUShare != 0 && !weightMatches(lim, want.CPUShare) {
+			// An idle cgroup has the kernel's minimal weight, and cpu.shares
+			// cannot be written while it is idle (EINVAL): its class is its
+			// weight.
+			if cg != "" && want.CPUShare != 0 && want.Sched != "idle" && !weightMatches(lim, want.CPUShare) {
 				wt := want.CPUShare
 				add(hal.SetCgroupCPU{Cgroup: cg, Weight: &wt}, fmt.Sprintf("%s: cpu weight %d", w.Match.Rule, wt))
 			}

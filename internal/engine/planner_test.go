@@ -442,3 +442,27 @@ func TestPlanOnRealTwoSocketSnapshot(t *testing.T) {
 		t.Errorf("no interrupt moved off the dedicated CPUs")
 	}
 }
+
+// An idle-class workload in a cgroup of its own: the cgroup is made idle
+// and its weight left alone (the kernel refuses cpu.shares on an idle
+// cgroup; an idle group has the minimal weight anyway).
+func TestPlanIdleCgroupNeedsNoWeight(t *testing.T) {
+	ps := proc(300, []int{0, 1}, "other", 0)
+	ps.Cgroups = map[string]string{"cpu": "/"}
+	in := PlanInput{Topology: vm2(), Caps: allCaps(), ReserveShared: 1, Workloads: []WorkloadState{
+		{ID: "tree:300@1", PIDs: []int{300}, Match: match("b", 50, Want{Sched: "idle", CPUShare: 1}), Procs: []hal.ProcessState{ps}}}}
+	var kinds []string
+	idle := false
+	for _, a := range actionsOf(MakePlan(in), "tree:300@1") {
+		kinds = append(kinds, a.Kind())
+		if c, ok := a.(hal.SetCgroupCPU); ok {
+			if c.Shares != nil || c.Weight != nil {
+				t.Errorf("weight planned on an idle cgroup: %v", c)
+			}
+			idle = idle || (c.Idle != nil && *c.Idle)
+		}
+	}
+	if !idle {
+		t.Errorf("actions %v: no cpu.idle for an idle-class workload in its own cgroup", kinds)
+	}
+}
