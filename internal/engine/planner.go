@@ -249,7 +249,7 @@ func MakePlan(in PlanInput) Plan {
 					if !intersects(irq.SMPAffinity, cpus) {
 						continue
 					}
-					to := subtract(intersect(irq.SMPAffinity, online), allDedicated)
+					to := subtract(topology.IntersectCPUs(irq.SMPAffinity, online), allDedicated)
 					if len(to) == 0 {
 						to = slices.Clone(p.Shared)
 					}
@@ -549,16 +549,6 @@ func intersects(a, b []int) bool {
 		}
 	}
 	return false
-}
-
-func intersect(a, b []int) []int {
-	var out []int
-	for _, x := range a {
-		if slices.Contains(b, x) {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 func subtract(a, b []int) []int {

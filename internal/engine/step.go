@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sculpt/internal/hal"
 	"sculpt/internal/workload"
 )
@@ -112,27 +113,16 @@ func (e *Engine) propose(ctx context.Context, iv *interval) {
 	}
 	// Workloads that are gone: nothing to undo (their processes are gone;
 	// the journal's revert skips them), forget them.
-	for id := range e.ledger {
-		if !iv.seen[id] {
-			delete(e.ledger, id)
-		}
-	}
-	for id := range e.throttled {
-		if !iv.seen[id] {
-			delete(e.throttled, id)
-		}
-	}
-	for id := range e.histograms {
-		if !iv.seen[id] {
-			delete(e.histograms, id)
-		}
-	}
-	for id := range e.counters {
-		if !iv.seen[id] {
-			delete(e.counters, id)
-		}
-	}
+	forgetGone(e.ledger, iv.seen)
+	forgetGone(e.throttled, iv.seen)
+	forgetGone(e.histograms, iv.seen)
+	forgetGone(e.counters, iv.seen)
 	e.guard.Forget(e.tick)
+}
+
+// forgetGone drops the entries of workloads not seen this interval.
+func forgetGone[V any](m map[string]V, seen map[string]bool) {
+	maps.DeleteFunc(m, func(id string, _ V) bool { return !seen[id] })
 }
 
 // adjust measures the objectives over the interval that ended and lets the

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"sculpt/internal/hal"
+	"sculpt/internal/hal/topology"
 )
 
 // Choice is one workload's arrangement in the oracle's search space.
@@ -158,7 +159,7 @@ func realize(w *World, base []Placement, a Arrangement) ([]Placement, map[int][]
 	for n, cpus := range w.IRQs {
 		irqs[n] = cpus
 		if a.IRQsNear && firstNode >= 0 {
-			near := intersect(shared, hw.Topo.CPUsOfNode(hw.Topo.Nodes[firstNode].ID))
+			near := topology.IntersectCPUs(shared, hw.Topo.CPUsOfNode(hw.Topo.Nodes[firstNode].ID))
 			if len(near) == 0 {
 				near = shared
 			}
@@ -166,16 +167,6 @@ func realize(w *World, base []Placement, a Arrangement) ([]Placement, map[int][]
 		}
 	}
 	return out, irqs, true
-}
-
-func intersect(a, b []int) []int {
-	var out []int
-	for _, x := range a {
-		if slices.Contains(b, x) {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 // Reward is the score of a world: objectives first (each service's

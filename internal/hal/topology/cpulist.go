@@ -103,3 +103,14 @@ func FormatCPUList(cpus []int) string {
 	}
 	return b.String()
 }
+
+// IntersectCPUs returns the CPUs of a that are also in b, in a's order.
+func IntersectCPUs(a, b []int) []int {
+	var out []int
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
