@@ -89,6 +89,8 @@ func targetCgroup(act hal.Action) string {
 		return a.Cgroup
 	case hal.BlkioWeight:
 		return a.Cgroup
+	case hal.BlkioLimit:
+		return a.Cgroup
 	case hal.MemBind:
 		return a.Cgroup
 	case hal.RemoveCgroup:

@@ -97,6 +97,10 @@ type AgentConfig struct {
 	StepBack   int     `yaml:"step_back"`   // violated intervals in a row before stepping back
 	ProbeEvery int     `yaml:"probe_every"` // intervals with slack before probing one level down
 	Slack      float64 `yaml:"slack"`       // how far under target (fraction) counts as slack
+	// MinGain: the least share by which throttling must lower the
+	// tightest objective's median value against the rules' plan before
+	// the agent throttles further.
+	MinGain float64 `yaml:"min_gain"`
 	// FloorCPU: CPU (cores) a batch workload always keeps: no quota goes
 	// below it.
 	FloorCPU float64 `yaml:"floor_cpu"`
@@ -154,6 +158,9 @@ func validateObjectives(cfg Config, bad func(field, format string, args ...any))
 	}
 	if a.Slack < 0 || a.Slack >= 1 {
 		bad("agent.slack", "%g: want a fraction 0..1", a.Slack)
+	}
+	if a.MinGain < 0 || a.MinGain >= 1 {
+		bad("agent.min_gain", "%g: want a fraction 0..1 (0 turns the check off)", a.MinGain)
 	}
 	if a.FloorCPU < 0.01 {
 		bad("agent.floor_cpu", "%g: want at least 0.01 cores (batch work is throttled, never starved)", a.FloorCPU)

@@ -32,6 +32,7 @@ var (
 	_ Action = CreateCgroup{}
 	_ Action = RemoveCgroup{}
 	_ Action = BlkioWeight{}
+	_ Action = BlkioLimit{}
 	_ Action = MemMigrate{}
 	_ Action = MemBind{}
 	_ Action = IRQAffinity{}
@@ -410,6 +411,45 @@ func (a BlkioWeight) Validate() error {
 }
 func (a BlkioWeight) String() string {
 	return fmt.Sprintf("set block I/O weight %d on cgroup %s", a.Weight, a.Cgroup)
+}
+
+// BlkioLimit caps a cgroup's block I/O bandwidth on one device, in bytes
+// per second (v1 blkio.throttle.read_bps_device / write_bps_device, v2
+// io.max rbps / wbps); 0 is no cap. In cgroup v1 only direct I/O is
+// capped: buffered writes reach the disk through writeback, which the
+// kernel charges to the root cgroup.
+type BlkioLimit struct {
+	Cgroup   string `json:"cgroup"`
+	Device   string `json:"device"` // MAJOR:MINOR of a whole block device
+	ReadBPS  uint64 `json:"read_bps"`
+	WriteBPS uint64 `json:"write_bps"`
+}
+
+var devNumber = regexp.MustCompile(`^[0-9]{1,4}:[0-9]{1,7}$`)
+
+func (BlkioLimit) Kind() string { return "blkio-limit" }
+func (BlkioLimit) isAction()    {}
+func (a BlkioLimit) Validate() error {
+	if err := checkCgroup(a.Kind(), a.Cgroup); err != nil {
+		return err
+	}
+	if a.Cgroup == "/" {
+		return invalid(a.Kind(), "cgroup", a.Cgroup, "the root cgroup holds every process: cap a cgroup of its own")
+	}
+	if !devNumber.MatchString(a.Device) {
+		return invalid(a.Kind(), "device", a.Device, "want MAJOR:MINOR of a block device, such as 254:0 (lsblk -o NAME,MAJ:MIN)")
+	}
+	return nil
+}
+func (a BlkioLimit) String() string {
+	return fmt.Sprintf("cap block I/O of cgroup %s on device %s to read %s, write %s", a.Cgroup, a.Device, bpsText(a.ReadBPS), bpsText(a.WriteBPS))
+}
+
+func bpsText(v uint64) string {
+	if v == 0 {
+		return "unlimited"
+	}
+	return fmt.Sprintf("%.1f MB/s", float64(v)/1e6)
 }
 
 // MemMigrate moves the pages of PID to ToNodes: with Chunked, in bounded,

@@ -26,6 +26,7 @@ type Capabilities struct {
 	MemBind     Capability `json:"mem_bind"`     // cpuset.mems (+ memory_migrate)
 	MemMigrate  Capability `json:"mem_migrate"`  // migrate_pages / move_pages; useful only with >1 node
 	BlkioWeight Capability `json:"blkio_weight"` // blkio.weight / io.weight
+	BlkioLimit  Capability `json:"blkio_limit"`  // blkio.throttle.*_bps_device / io.max
 	IRQAffinity Capability `json:"irq_affinity"` // /proc/irq/N/smp_affinity_list
 	QueueMasks  Capability `json:"queue_masks"`  // RPS/XPS: /sys/class/net/*/queues/*/{rps,xps}_cpus
 	Channels    Capability `json:"channels"`     // ethtool channels
@@ -62,6 +63,8 @@ func (c Capabilities) For(a Action) Capability {
 		return c.MemMigrate
 	case BlkioWeight:
 		return c.BlkioWeight
+	case BlkioLimit:
+		return c.BlkioLimit
 	case IRQAffinity:
 		return c.IRQAffinity
 	case QueueMask:

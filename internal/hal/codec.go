@@ -16,6 +16,7 @@ var decoders = map[string]func([]byte) (Action, error){
 	CreateCgroup{}.Kind(): decode[CreateCgroup],
 	RemoveCgroup{}.Kind(): decode[RemoveCgroup],
 	BlkioWeight{}.Kind():  decode[BlkioWeight],
+	BlkioLimit{}.Kind():   decode[BlkioLimit],
 	MemMigrate{}.Kind():   decode[MemMigrate],
 	MemBind{}.Kind():      decode[MemBind],
 	IRQAffinity{}.Kind():  decode[IRQAffinity],

@@ -82,6 +82,7 @@ func (s *Server) Capabilities() hal.Capabilities {
 		Cgroups:     hal.Yes("simulated cgroup v2"),
 		MemBind:     hal.Yes("simulated"),
 		BlkioWeight: hal.No("block I/O is not modelled yet"),
+		BlkioLimit:  hal.No("block I/O is not modelled yet"),
 		IRQAffinity: hal.Yes("simulated"),
 		QueueMasks:  hal.No("RPS/XPS are not modelled yet"),
 		Channels:    hal.No("NIC channels are not modelled yet"),

@@ -63,7 +63,7 @@ type Options struct {
 // checks it).
 func New(o Options) (*Learner, error) {
 	sc := SearchConfig{Levels: o.Config.Levels, Judge: o.Config.Judge, StepBack: o.Config.StepBack,
-		ProbeEvery: o.Config.ProbeEvery, Slack: o.Config.Slack}
+		ProbeEvery: o.Config.ProbeEvery, Slack: o.Config.Slack, MinGain: o.Config.MinGain}
 	if err := sc.Validate(); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
@@ -140,7 +140,7 @@ func (l *Learner) Adjust(in engine.AgentInput) engine.AgentOutput {
 		l.begin(key, ctx, svc.DNA)
 	} else {
 		met, slack := in.Outcome.Met()
-		o := Outcome{Known: in.Outcome.Known(), Met: met, Slack: slack}
+		o := Outcome{Known: in.Outcome.Known(), Met: met, Slack: slack, Batch: in.Outcome.BatchThroughput}
 		if s.fresh {
 			s.fresh = false // this interval ran under the old arrangement
 		} else {

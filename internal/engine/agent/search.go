@@ -19,7 +19,11 @@
 // into actions, and the guard checks every one.
 package agent
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"slices"
+)
 
 // SearchConfig tunes the search.
 type SearchConfig struct {
@@ -30,10 +34,17 @@ type SearchConfig struct {
 	// Slack is how far under every target (as a fraction of it) a settled
 	// level must stay over its last Judge intervals to be probed downward.
 	Slack float64
+	// MinGain is the least share by which throttling must lower the
+	// tightest objective's median value against the rules' plan: a level
+	// that fails and did not buy that much says the interference is not
+	// the batch work's (or not the part the ladder takes), so the search
+	// gives up throttling instead of starving batch work for nothing.
+	// 0 turns the check off.
+	MinGain float64
 }
 
 // DefaultSearch is the search's default tuning.
-var DefaultSearch = SearchConfig{Levels: 10, Judge: 3, StepBack: 2, ProbeEvery: 20, Slack: 0.1}
+var DefaultSearch = SearchConfig{Levels: 10, Judge: 3, StepBack: 2, ProbeEvery: 20, Slack: 0.1, MinGain: 0.1}
 
 // Validate checks the tuning.
 func (c SearchConfig) Validate() error {
@@ -48,6 +59,8 @@ func (c SearchConfig) Validate() error {
 		return fmt.Errorf("probe_every %d: want at least 1 interval", c.ProbeEvery)
 	case c.Slack < 0 || c.Slack >= 1:
 		return fmt.Errorf("slack %g: want 0..1", c.Slack)
+	case c.MinGain < 0 || c.MinGain >= 1:
+		return fmt.Errorf("min_gain %g: want 0..1", c.MinGain)
 	}
 	return nil
 }
@@ -62,6 +75,9 @@ type Outcome struct {
 	// Slack is the smallest 1 - value/target over the objectives: how far
 	// under its target the tightest one was (negative when violated).
 	Slack float64
+	// Batch is the throughput of the batch work this interval (CPU cores),
+	// the price the level charged; 0 when unknown.
+	Batch float64
 }
 
 // Move is a change of level the search chose, and why.
@@ -96,14 +112,22 @@ type Search struct {
 	gaveUp    bool
 	retryAt   int
 	retryWait int
+	// seen holds the latest values (1 - slack: the tightest objective's
+	// value over its target) judged at each level, and paid the batch
+	// throughput at each, for the gain check.
+	seen, paid map[int][]float64
 }
+
+// seenKeep is how many values per level the gain check keeps.
+const seenKeep = 9
 
 // NewSearch starts a search at level start (0: the rules' plan); trusted
 // when start comes from experience.
 func NewSearch(cfg SearchConfig, start int, trusted bool) *Search {
 	start = max(0, min(start, cfg.Levels-1))
 	return &Search{cfg: cfg, level: start, trusted: trusted && start > 0,
-		good: map[int]bool{}, fail: map[int]bool{}, probeWait: cfg.ProbeEvery, retryWait: 3 * cfg.ProbeEvery}
+		good: map[int]bool{}, fail: map[int]bool{}, probeWait: cfg.ProbeEvery, retryWait: 3 * cfg.ProbeEvery,
+		seen: map[int][]float64{}, paid: map[int][]float64{}}
 }
 
 // Level is the level in force.
@@ -123,6 +147,12 @@ func (s *Search) Observe(o Outcome) *Move {
 		return nil
 	}
 	s.intervals++
+	if !math.IsInf(o.Slack, 0) && !math.IsNaN(o.Slack) {
+		v := append(s.seen[s.level], 1-o.Slack)
+		s.seen[s.level] = v[max(0, len(v)-seenKeep):]
+		p := append(s.paid[s.level], o.Batch)
+		s.paid[s.level] = p[max(0, len(p)-seenKeep):]
+	}
 	if s.settled {
 		return s.observeSettled(o)
 	}
@@ -156,6 +186,12 @@ func (s *Search) observeSettled(o Outcome) *Move {
 		s.gaveUp = false
 		clear(s.good)
 		clear(s.fail)
+		for l := range s.seen {
+			if l != 0 {
+				delete(s.seen, l) // the load may have changed; level 0's values are this interval's
+				delete(s.paid, l)
+			}
+		}
 		s.fail[0] = true
 		s.settled, s.streak, s.window = false, 0, nil
 		return s.climb("retrying: the objective could not be met by throttling before")
@@ -175,7 +211,11 @@ func (s *Search) observeSettled(o Outcome) *Move {
 		s.fail[s.level] = true
 		delete(s.good, s.level)
 		s.settled, s.streak, s.window = false, 0, nil
-		return s.climb(fmt.Sprintf("objective violated %d intervals in a row at level %d", s.cfg.StepBack, s.level))
+		why := fmt.Sprintf("objective violated %d intervals in a row at level %d", s.cfg.StepBack, s.level)
+		if m := s.noGain(why); m != nil {
+			return m
+		}
+		return s.climb(why)
 	}
 	if s.level > 0 && s.since >= s.probeWait && len(s.window) >= s.cfg.Judge {
 		for _, w := range s.window {
@@ -253,7 +293,53 @@ func (s *Search) failed(v int) *Move {
 		s.settled, s.since, s.streak = true, 0, 0
 		return &Move{From: from, To: s.level, Why: why + ": probe failed, back to the last level that met it"}
 	}
+	if m := s.noGain(why); m != nil {
+		return m
+	}
 	return s.climb(why)
+}
+
+// noGain gives up throttling when the failing level has taken at least
+// three quarters of the batch work's throughput at the rules' plan (level 0) and the
+// tightest objective's median value is not MinGain lower in return: what
+// stands between the service and its objective is not the CPU time the
+// ladder takes from the batch work, and taking more only starves it. Like
+// giving up at the ladder's top, it goes back to the rules' plan and tries
+// again later. A level that took less proves nothing either way: a quota
+// the batch work does not reach takes nothing, and some services gain
+// only when the batch work is nearly stopped, and neither does one
+// judged on fewer than two intervals or without the batch throughput.
+func (s *Search) noGain(why string) *Move {
+	cur, base := s.seen[s.level], s.seen[0]
+	if s.cfg.MinGain == 0 || s.level == 0 || len(cur) < 2 || len(base) < 2 {
+		return nil
+	}
+	mc, mb := median(cur), median(base)
+	pc, pb := median(s.paid[s.level]), median(s.paid[0])
+	if pb <= 0 || pc > pb/4 || mc < mb*(1-s.cfg.MinGain) {
+		return nil
+	}
+	return s.giveUp(s.level, fmt.Sprintf("%s, and throttling did not help: its median was %.0f%% of the target against %.0f%% at the rules' plan, with the batch work's throughput down from %.2f to %.2f cores (at least %.0f%% less wanted)",
+		why, 100*mc, 100*mb, pb, pc, 100*s.cfg.MinGain))
+}
+
+// giveUp goes back to the rules' plan and schedules a retry, waiting twice
+// as long after each time it gives up.
+func (s *Search) giveUp(from int, why string) *Move {
+	s.level = 0
+	s.gaveUp, s.retryAt = true, s.intervals+s.retryWait
+	s.retryWait *= 2
+	return s.settleMove(from, fmt.Sprintf("%s: back to the rules' plan, trying again in %d intervals", why, s.retryAt-s.intervals))
+}
+
+func median(v []float64) float64 {
+	c := slices.Clone(v)
+	slices.Sort(c)
+	n := len(c)
+	if n%2 == 1 {
+		return c[n/2]
+	}
+	return (c[n/2-1] + c[n/2]) / 2
 }
 
 // climb moves up from a failing level: to the lowest level known to meet
@@ -276,10 +362,7 @@ func (s *Search) climb(why string) *Move {
 	case from == s.cfg.Levels-1:
 		// No level meets the objectives: attainment is lost whatever the
 		// level, so the batch work keeps its throughput (the rules' plan).
-		s.level = 0
-		s.gaveUp, s.retryAt = true, s.intervals+s.retryWait
-		s.retryWait *= 2
-		return s.settleMove(from, fmt.Sprintf("%s: the ladder's top, so throttling batch work cannot meet the objective: back to the rules' plan, trying again in %d intervals", why, s.retryAt-s.intervals))
+		return s.giveUp(from, why+": the ladder's top, so throttling batch work cannot meet the objective")
 	default:
 		s.level = min(s.cfg.Levels-1, max(from*2, from+2))
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -197,5 +198,73 @@ func TestSearchIgnoresUnknownIntervals(t *testing.T) {
 	}
 	if s.Settled() {
 		t.Error("settled without a judged interval")
+	}
+}
+
+// When throttling the batch work does not lower the service's latency (its
+// interference comes from elsewhere), the search gives up after the first
+// level it judges instead of climbing the ladder to the floor, goes back to
+// the rules' plan and says why; a surface where throttling helps is still
+// climbed (TestSearchFindsTheLeastThrottlingThatMeetsTheObjective).
+func TestSearchGivesUpThrottlingThatDoesNotHelp(t *testing.T) {
+	play := func(cfg SearchConfig, seed uint64) (throttled int, gaveUp *Move, s *Search) {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		s = NewSearch(cfg, 0, false)
+		for range 60 {
+			p99 := 1.5 * math.Exp(0.15*rng.NormFloat64()) // whatever the level
+			batch := math.Min(1, 1.5*math.Pow(0.75, float64(s.Level())))
+			if s.Level() > 0 {
+				throttled++
+			}
+			if m := s.Observe(Outcome{Known: true, Met: p99 <= 1, Slack: 1 - p99, Batch: batch}); m != nil && m.To == 0 && gaveUp == nil {
+				gaveUp = m
+			}
+		}
+		return throttled, gaveUp, s
+	}
+	off := DefaultSearch
+	off.MinGain = 0
+	fewer, early := 0, 0
+	for seed := uint64(1); seed <= 20; seed++ {
+		n, m, s := play(DefaultSearch, seed)
+		nOff, _, _ := play(off, seed)
+		if s.Level() != 0 || m == nil {
+			t.Errorf("seed %d: level %d after 60 intervals, want back at the rules' plan", seed, s.Level())
+		}
+		if m != nil && strings.Contains(m.Why, "throttling did not help") {
+			early++
+		}
+		if n < nOff {
+			fewer++
+		}
+	}
+	// Noise over two intervals a level can pass for a gain now and then;
+	// without the check every run climbs to the ladder's top first.
+	if early < 15 || fewer < 15 {
+		t.Errorf("gave up for lack of gain in %d of 20 runs, throttled fewer intervals than without the check in %d; want >= 15 each", early, fewer)
+	}
+}
+
+// A level whose quota the batch work does not reach takes nothing from it
+// and buys nothing: the search keeps climbing through such a plateau to the
+// levels that do bind, and finds the threshold there.
+func TestSearchClimbsThroughLevelsThatDoNotBind(t *testing.T) {
+	near := 0
+	for seed := uint64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 5))
+		s := NewSearch(DefaultSearch, 0, false)
+		for range 120 {
+			batch := math.Min(1, 2*math.Pow(0.75, float64(s.Level()))) // cores; the quota binds from level 3
+			p99 := (0.7 + 0.8*batch) * math.Exp(0.05*rng.NormFloat64())
+			s.Observe(Outcome{Known: true, Met: p99 <= 1, Slack: 1 - p99, Batch: batch})
+		}
+		if l := s.Level(); l == 6 || l == 7 {
+			near++
+		} else {
+			t.Logf("seed %d: level %d (threshold 6)", seed, l)
+		}
+	}
+	if near < 18 {
+		t.Errorf("settled on the threshold (or one above) in %d of 20 runs, want >= 18", near)
 	}
 }

@@ -205,6 +205,11 @@ func (b *Backend) Check(a hal.Action) error {
 		return b.checkCgroupExists(a.Kind(), "cpu", a.Cgroup)
 	case hal.BlkioWeight:
 		return b.checkCgroupExists(a.Kind(), "blkio", a.Cgroup)
+	case hal.BlkioLimit:
+		if err := b.checkCgroupExists(a.Kind(), "blkio", a.Cgroup); err != nil {
+			return err
+		}
+		return b.checkBlockDevice(a.Kind(), a.Device)
 	case hal.MoveToCgroup:
 		ctrls, err := b.controllers(a.Controllers)
 		if err != nil {
@@ -315,6 +320,8 @@ func (b *Backend) prepare(ctx context.Context, a hal.Action) (plan, error) {
 		return b.prepareMemBind(a)
 	case hal.BlkioWeight:
 		return b.prepareBlkio(a)
+	case hal.BlkioLimit:
+		return b.prepareBlkioLimit(a)
 	case hal.Steps:
 		return b.prepareSteps(ctx, a)
 	default:

@@ -61,8 +61,17 @@ func (b *Backend) probeCapabilities() hal.Capabilities {
 		} else {
 			c.BlkioWeight = hal.No("the blkio controller has no weight file: the kernel has neither CFQ (removed in 5.0) nor BFQ")
 		}
+		switch {
+		case h.v2:
+			c.BlkioLimit = hal.Yes(d + " io.max (buffered writes included)")
+		case fileExists(filepath.Join(h.dir, "blkio.throttle.write_bps_device")):
+			c.BlkioLimit = hal.Yes(d + " blkio.throttle.*_bps_device (cgroup v1 caps direct I/O only: buffered writeback is charged to the root)")
+		default:
+			c.BlkioLimit = hal.No("the blkio controller has no throttle files: a kernel without CONFIG_BLK_DEV_THROTTLING")
+		}
 	} else {
 		c.BlkioWeight = hal.No("no blkio (v1) or io (v2) controller under " + b.roots.Cgroup)
+		c.BlkioLimit = c.BlkioWeight
 	}
 	if n := NodeCount(b.roots); n < 2 {
 		c.MemMigrate = hal.No("this machine has one NUMA node: there is no other node to move pages to")

@@ -3,6 +3,7 @@ package linux
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -61,4 +62,93 @@ func (b *Backend) prepareBlkio(a hal.BlkioWeight) (plan, error) {
 	return plan{undo: undo, do: func(context.Context) error {
 		return writeCgroupFile(dir, file, strconv.FormatUint(a.Weight, 10))
 	}}, nil
+}
+
+// checkBlockDevice refuses a device number that is not a block device of
+// this machine (/sys/dev/block/MAJ:MIN).
+func (b *Backend) checkBlockDevice(kind, dev string) error {
+	if !fileExists(filepath.Join(b.roots.Sys, "dev", "block", dev)) {
+		return &hal.InvalidError{Kind: kind, Field: "device", Value: dev, Reason: "no such block device here (" + filepath.Join(b.roots.Sys, "dev", "block", dev) + " is missing; lsblk -o NAME,MAJ:MIN lists them)"}
+	}
+	return nil
+}
+
+// prepareBlkioLimit plans a bandwidth cap: v1 writes "MAJ:MIN BPS" to
+// blkio.throttle.read_bps_device and write_bps_device (0 removes the
+// rule), v2 "MAJ:MIN rbps=… wbps=…" to io.max ("max" for none). The undo
+// restores the device's values as they were (0/max when it had none).
+func (b *Backend) prepareBlkioLimit(a hal.BlkioLimit) (plan, error) {
+	dir, h, err := b.cgroupDir("blkio", a.Cgroup)
+	if err != nil {
+		return plan{}, err
+	}
+	if h.v2 {
+		s, err := readCgroupFile(dir, "io.max")
+		if err != nil {
+			return plan{}, &hal.NotSupportedError{What: "block I/O limits", Reason: fmt.Sprintf("%v (is the io controller enabled in the parent's cgroup.subtree_control?)", err)}
+		}
+		r, w := ioMaxOf(s, a.Device)
+		undo := hal.BlkioLimit{Cgroup: a.Cgroup, Device: a.Device, ReadBPS: r, WriteBPS: w}
+		return plan{undo: undo, do: func(context.Context) error {
+			return writeCgroupFile(dir, "io.max", fmt.Sprintf("%s rbps=%s wbps=%s", a.Device, maxOr(a.ReadBPS), maxOr(a.WriteBPS)))
+		}}, nil
+	}
+	const rf, wf = "blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device"
+	var old [2]uint64
+	for i, f := range []string{rf, wf} {
+		s, err := readCgroupFile(dir, f)
+		if err != nil {
+			return plan{}, &hal.NotSupportedError{What: "block I/O limits", Reason: fmt.Sprintf("%v (a kernel without CONFIG_BLK_DEV_THROTTLING)", err)}
+		}
+		old[i] = throttleOf(s, a.Device)
+	}
+	undo := hal.BlkioLimit{Cgroup: a.Cgroup, Device: a.Device, ReadBPS: old[0], WriteBPS: old[1]}
+	return plan{undo: undo, do: func(context.Context) error {
+		if err := writeCgroupFile(dir, rf, fmt.Sprintf("%s %d", a.Device, a.ReadBPS)); err != nil {
+			return err
+		}
+		return writeCgroupFile(dir, wf, fmt.Sprintf("%s %d", a.Device, a.WriteBPS))
+	}}, nil
+}
+
+// throttleOf reads a v1 throttle file's value for dev ("254:0 1048576"
+// lines; 0 when dev has no rule).
+func throttleOf(s, dev string) uint64 {
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == dev {
+			v, _ := strconv.ParseUint(f[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// ioMaxOf reads a v2 io.max line's rbps and wbps for dev ("254:0 rbps=max
+// wbps=1048576 riops=max wiops=max"; 0 for max or no line).
+func ioMaxOf(s, dev string) (r, w uint64) {
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != dev {
+			continue
+		}
+		for _, kv := range f[1:] {
+			k, v, _ := strings.Cut(kv, "=")
+			n, _ := strconv.ParseUint(v, 10, 64) // "max" -> 0
+			switch k {
+			case "rbps":
+				r = n
+			case "wbps":
+				w = n
+			}
+		}
+	}
+	return r, w
+}
+
+func maxOr(v uint64) string {
+	if v == 0 {
+		return "max"
+	}
+	return strconv.FormatUint(v, 10)
 }
