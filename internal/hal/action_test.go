@@ -21,6 +21,7 @@ var every = []Action{
 	CreateCgroup{Cgroup: "/a/b"},
 	RemoveCgroup{Cgroup: "/a/b", Controllers: []string{"cpu"}},
 	BlkioWeight{Cgroup: "/a", Weight: 300},
+	BlkioLimit{Cgroup: "/a", Device: "254:0", WriteBPS: 4 << 20},
 	MemMigrate{PID: 7, ToNodes: []int{1}, Chunked: true},
 	MemBind{Cgroup: "/a", Nodes: []int{0, 1}, Migrate: true},
 	IRQAffinity{IRQ: 24, CPUs: []int{2, 3}},
@@ -91,6 +92,8 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		{CreateVNIC{Spec: VNICSpec{Kind: "veth", Name: "v0"}}, "peer", ""},
 		{CreateVNIC{Spec: VNICSpec{Kind: "macvlan", Name: "m0"}}, "parent", ""},
 		{BlkioWeight{Cgroup: "/a", Weight: 5000}, "weight", "5000"},
+		{BlkioLimit{Cgroup: "/a", Device: "sda"}, "device", "sda"},
+		{BlkioLimit{Cgroup: "/", Device: "8:0"}, "cgroup", "/"},
 	}
 	for _, c := range cases {
 		err := c.a.Validate()
