@@ -50,7 +50,7 @@ config's protected set.`,
 
 	cmd.AddCommand(
 		actPin(a, o), actSched(a, o), actWeight(a, o), actQuota(a, o), actCpuset(a, o),
-		actBlkio(a, o), actMemBind(a, o), actMemMigrate(a, o), actIRQ(a, o),
+		actBlkio(a, o), actIOLimit(a, o), actMemBind(a, o), actMemMigrate(a, o), actIRQ(a, o),
 		actQueue(a, o, hal.QueueRPS), actQueue(a, o, hal.QueueXPS), actChannels(a, o),
 		actVFs(a, o), actVNIC(a, o),
 	)
@@ -421,6 +421,37 @@ func actBlkio(a *app, o *actOpts) *cobra.Command {
 	}
 	c.Flags().StringVar(&cg, "cgroup", "", "cgroup path")
 	c.Flags().Uint64Var(&weight, "weight", 0, "weight 1..1000")
+	return c
+}
+
+func actIOLimit(a *app, o *actOpts) *cobra.Command {
+	var cg, dev string
+	var rd, wr float64
+	c := &cobra.Command{
+		Use:   "io-limit --cgroup PATH --device MAJ:MIN [--read-mbps N] [--write-mbps N]",
+		Short: "Cap a cgroup's block I/O bandwidth on one disk (blkio.throttle / io.max; 0 removes the cap)",
+		Long: `Cap a cgroup's block I/O bandwidth on one disk, in MB/s (10^6 bytes), through
+cgroup v1's blkio.throttle.read_bps_device / write_bps_device or v2's io.max;
+0 removes a cap. In cgroup v1 only direct I/O is capped: buffered writes reach
+the disk through writeback, which the kernel charges to the root cgroup.
+The disk is MAJ:MIN of a whole device (sculpt topology lists them).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, f := range []struct {
+				name string
+				v    float64
+			}{{"read-mbps", rd}, {"write-mbps", wr}} {
+				if f.v < 0 {
+					return usagef("--%s %g: want MB/s >= 0 (0 removes the cap)", f.name, f.v)
+				}
+			}
+			return applyAction(cmd, a, o, hal.BlkioLimit{Cgroup: cg, Device: dev, ReadBPS: uint64(rd * 1e6), WriteBPS: uint64(wr * 1e6)})
+		},
+	}
+	c.Flags().StringVar(&cg, "cgroup", "", "cgroup path")
+	c.Flags().StringVar(&dev, "device", "", "MAJ:MIN of the disk (e.g. 254:0)")
+	c.Flags().Float64Var(&rd, "read-mbps", 0, "read cap in MB/s (0: none)")
+	c.Flags().Float64Var(&wr, "write-mbps", 0, "write cap in MB/s (0: none)")
 	return c
 }
 

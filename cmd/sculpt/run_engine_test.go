@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"net"
+	"os/exec"
 	"os"
 	"path/filepath"
 	"slices"
@@ -351,5 +352,108 @@ func TestRunRefusesACorruptExperienceFile(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(exp); string(b) != string(corrupt) {
 		t.Errorf("the refused file was changed: %q", b)
+	}
+}
+
+// blkioCgroupOf reads the v1 blkio cgroup of pid from /proc.
+func blkioCgroupOf(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if p := strings.SplitN(l, ":", 3); len(p) == 3 && slices.Contains(strings.Split(p[1], ","), "blkio") {
+			return p[2]
+		}
+	}
+	return ""
+}
+
+// TestRunApplyCapsABulkWritersIO: a rule capping the writes of a bulk
+// direct writer (a shell looping dd oflag=direct, started from a shell as a
+// person would) moves its tree into a blkio cgroup of its own with the cap
+// on every disk; the dd processes it starts after the move inherit it; on
+// exit the tree is back in its cgroup and sculpt's is gone.
+func TestRunApplyCapsABulkWritersIO(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make cgroups and set I/O caps")
+	}
+	const blkio = "/sys/fs/cgroup/blkio"
+	if _, err := os.Stat(blkio + "/blkio.throttle.write_bps_device"); err != nil {
+		t.Skip("needs the cgroup v1 blkio hierarchy with throttling: " + err.Error())
+	}
+	topo, err := topology.Discover(host.DefaultRoots())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(topo.Disks) == 0 {
+		t.Skip("no disk under /sys/block")
+	}
+	dir := t.TempDir()
+	w := exec.Command("sh", "-c", "while :; do dd if=/dev/zero of="+filepath.Join(dir, "f")+" bs=1M count=32 oflag=direct 2>/dev/null || exit 3; done")
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Process.Kill(); _ = w.Wait() })
+	pid := w.Process.Pid
+	before := blkioCgroupOf(t, pid)
+	rules := filepath.Join(dir, "io.yaml")
+	if err := os.WriteFile(rules, []byte(`version: 1
+rules:
+  - name: bulk-writer
+    when: has(genes.io_write_bps) && genes.io_write_bps > 2e6
+    then: {sched: batch, io_write_mbps: 4}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	type sample struct{ cg, caps string }
+	var (
+		seen  []sample
+		mu    sync.Mutex
+		done  = make(chan struct{})
+		code  int
+		out   string
+		errs  string
+		jpath = filepath.Join(dir, "journal.json")
+	)
+	go func() {
+		defer close(done)
+		code, out, errs = runCLI(t, "run", "--mode", "apply", "--interval", "1s", "--for", "6s", "--agent", "none",
+			"--pid", strconv.Itoa(pid), "--rules", rules, "--journal", jpath)
+	}()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		case <-time.After(100 * time.Millisecond):
+			cg := blkioCgroupOf(t, pid)
+			caps, _ := os.ReadFile(filepath.Join(blkio, cg, "blkio.throttle.write_bps_device"))
+			mu.Lock()
+			seen = append(seen, sample{cg, strings.TrimSpace(string(caps))})
+			mu.Unlock()
+		}
+	}
+	if code != 0 {
+		t.Fatalf("run --mode apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	want := topo.Disks[0].Dev + " 4000000"
+	capped := slices.ContainsFunc(seen, func(s sample) bool {
+		return strings.HasPrefix(s.cg, "/sculpt-w-") && strings.Contains(s.caps, want)
+	})
+	if !capped {
+		t.Errorf("never saw the writer in a sculpt blkio cgroup capped at %q; samples %v\nstdout:\n%s\nstderr:\n%s", want, seen, out, errs)
+	}
+	if after := blkioCgroupOf(t, pid); after != before {
+		t.Errorf("after exit the writer is in blkio cgroup %q, want %q", after, before)
+	}
+	for _, s := range seen {
+		if strings.HasPrefix(s.cg, "/sculpt-w-") {
+			if _, err := os.Stat(filepath.Join(blkio, s.cg)); err == nil {
+				t.Errorf("sculpt's cgroup %s is still there after exit", s.cg)
+			}
+			break
+		}
 	}
 }

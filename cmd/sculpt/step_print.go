@@ -74,6 +74,10 @@ func (p *stepPrinter) print(t time.Time, st *engine.Step) {
 		}
 	}
 	for _, ap := range st.Applied {
+		if ap.Gone {
+			fmt.Fprintf(&b, "    skipped: %s  (the process exited first)\n", ap.Action)
+			continue
+		}
 		if ap.Err != nil {
 			fmt.Fprintf(&b, "    FAILED: %s: %v\n", ap.Action, ap.Err)
 			continue

@@ -30,7 +30,7 @@ func newTopologyCmd(a *app) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "topology",
-		Short: "Print the machine's CPUs, caches, NUMA nodes, PCI devices, NICs, IRQs and telemetry sources",
+		Short: "Print the machine's CPUs, caches, NUMA nodes, PCI devices, NICs, disks, IRQs and telemetry sources",
 		Long: `Print what sculpt sees of the machine: CPUs with their cores, packages and SMT
 siblings; caches and the CPUs sharing each; NUMA nodes with memory and distances;
 PCI devices with link speed/width and SR-IOV; NICs with queues and IRQs; the
@@ -155,6 +155,22 @@ func writeTopologyText(out io.Writer, rep topologyReport) error {
 	}
 
 	nodeNote(w, t, slices.ContainsFunc(t.NICs, func(n topology.NIC) bool { return n.NUMANode < 0 }))
+
+	topoSection(w, "Disks (the devices block I/O caps and weights name)")
+	if len(t.Disks) == 0 {
+		w.printf("  none under /sys/block (loop, RAM and zram devices are left out)\n")
+	}
+	for _, d := range t.Disks {
+		kind := "ssd"
+		if d.Rotational {
+			kind = "rotational"
+		}
+		note := ""
+		if d.Scheduler != "bfq" {
+			note = "proportional weights need bfq"
+		}
+		w.printf("  %s\t%s\t%s\tscheduler %s\t%s\t%s\n", d.Name, d.Dev, kind, topoDash(d.Scheduler), topoNodeName(d.NUMANode), note)
+	}
 
 	topoSection(w, fmt.Sprintf("IRQs (busiest %d of %d; --json lists all)", min(topIRQs, len(t.IRQs)), len(t.IRQs)))
 	irqs := slices.Clone(t.IRQs)

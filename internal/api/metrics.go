@@ -96,7 +96,10 @@ func (m *metrics) observe(snap *Snapshot) {
 	m.decisions.Add(float64(len(st.Plan.Decisions)))
 	for _, a := range st.Applied {
 		result := "applied"
-		if a.Err != nil {
+		switch {
+		case a.Gone:
+			result = "skipped"
+		case a.Err != nil:
 			result = "failed"
 		}
 		m.actions.WithLabelValues(family(a.Action), result).Inc()

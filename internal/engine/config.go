@@ -100,7 +100,7 @@ func DefaultConfig() Config {
 		Rollback:          RollbackConfig{After: 2, Tolerance: 0.25, ProgressFloor: 0.4},
 		PingPong:          PingPongConfig{Flips: 2, Window: 30},
 		Protected:         Protected{Ancestors: true},
-		Agent:             AgentConfig{Levels: 10, Judge: 3, StepBack: 2, ProbeEvery: 20, Slack: 0.1, MinGain: 0.1, FloorCPU: 0.05},
+		Agent:             AgentConfig{Levels: 10, Judge: 3, StepBack: 2, ProbeEvery: 20, Slack: 0.1, MinGain: 0.1, FloorCPU: 0.05, FloorIOMBps: 1},
 	}
 }
 

@@ -89,6 +89,9 @@ type change struct {
 	before Reward
 	undos  []hal.Action // in apply order
 	judged bool
+	// capped: the want caps the workload's throughput (a CPU quota or an
+	// I/O cap): the progress it loses is the price the rule states.
+	capped bool
 }
 
 // New returns an engine; Options.HAL is needed in apply mode.
@@ -202,12 +205,15 @@ type AppliedAction struct {
 	// Event is, for an undo, what undid it: "rollback" (the reward fell)
 	// or "undone" (released, reverted, or the mode left apply).
 	Event string `json:"-"`
+	// Gone: the target process exited before the change; nothing changed.
+	Gone bool `json:"gone,omitempty"`
 }
 
 // applyDecision applies one workload's approved actions and records them.
 func (e *Engine) applyDecision(ctx context.Context, st *Step, d Decision) {
 	sig := d.Rule + ": " + d.Want.BaseSignature()
-	cs := &change{tick: e.tick, sig: sig, rule: d.Rule, before: st.Rewards[d.Workload]}
+	cs := &change{tick: e.tick, sig: sig, rule: d.Rule, before: st.Rewards[d.Workload],
+		capped: d.Want.CPUQuota > 0 || d.Want.IOReadMBps > 0 || d.Want.IOWriteMBps > 0}
 	if cs.before.Kind == "" {
 		cs.before = Reward{Kind: RewardKind(&d.Want)}
 	}
@@ -215,6 +221,14 @@ func (e *Engine) applyDecision(ctx context.Context, st *Step, d Decision) {
 		undo, err := e.opts.HAL.Apply(ctx, a.Action)
 		rec := AuditRecord{Event: "applied", Workload: d.Workload, Name: d.Name, Rule: d.Rule, Genes: d.Genes,
 			Action: jsonAction(a.Action), Undo: jsonAction(undo), Reason: a.Reason, Before: ptrReward(st.Rewards[d.Workload])}
+		if errors.Is(err, hal.ErrGone) {
+			// The process exited between the snapshot and the change:
+			// nothing to change, nothing changed.
+			rec.Event, rec.Reason = "skipped", "the process exited before the change: "+err.Error()
+			e.audit(rec)
+			st.Applied = append(st.Applied, AppliedAction{Workload: d.Workload, Action: a.Action, Reason: a.Reason, Gone: true})
+			continue
+		}
 		if err != nil {
 			rec.Event, rec.Error = "failed", err.Error()
 			if irq, ok := a.Action.(hal.IRQAffinity); ok {
@@ -263,6 +277,11 @@ func (e *Engine) judge(ctx context.Context, st *Step) {
 				// while a service has an objective to meet.
 				e.audit(AuditRecord{Event: "reward", Workload: id, Rule: c.rule, Before: ptrReward(c.before), Reward: &after,
 					Verdict: "kept: batch progress traded for the objectives"})
+				continue
+			}
+			if c.capped && c.before.Kind == RewardProgress {
+				e.audit(AuditRecord{Event: "reward", Workload: id, Rule: c.rule, Before: ptrReward(c.before), Reward: &after,
+					Verdict: "kept: the rule caps its throughput, and the progress it loses is the price it states"})
 				continue
 			}
 			worse := len(c.before.Parts) > 0 && Worse(c.before, after, e.opts.Config.Rollback)
@@ -366,8 +385,12 @@ func (e *Engine) Applied() int {
 // ownCPUCgroup is a workload's own cgroup in the cpu controller's
 // hierarchy, "" when it has none of its own (a process tree in the root
 // cgroup, or a cpu cgroup that is a parent shared with others).
-func ownCPUCgroup(w *workload.Workload) string {
-	p, ok := w.Cgroups.V1["cpu"]
+func ownCPUCgroup(w *workload.Workload) string { return ownCgroup(w, "cpu") }
+
+// ownCgroup is a workload's own cgroup in controller ctrl's hierarchy (v1,
+// or the unified one), "" when it has none of its own.
+func ownCgroup(w *workload.Workload, ctrl string) string {
+	p, ok := w.Cgroups.V1[ctrl]
 	if !ok {
 		p = w.Cgroups.V2
 	}

@@ -104,6 +104,9 @@ type AgentConfig struct {
 	// FloorCPU: CPU (cores) a batch workload always keeps: no quota goes
 	// below it.
 	FloorCPU float64 `yaml:"floor_cpu"`
+	// FloorIOMBps: block I/O (MB/s, read and write each) a batch workload
+	// always keeps: no I/O cap goes below it.
+	FloorIOMBps float64 `yaml:"floor_io_mbps"`
 }
 
 // validateObjectives checks the objectives and agent sections.
@@ -161,6 +164,9 @@ func validateObjectives(cfg Config, bad func(field, format string, args ...any))
 	}
 	if a.MinGain < 0 || a.MinGain >= 1 {
 		bad("agent.min_gain", "%g: want a fraction 0..1 (0 turns the check off)", a.MinGain)
+	}
+	if a.FloorIOMBps < 0.1 {
+		bad("agent.floor_io_mbps", "%g: want at least 0.1 MB/s (batch work is throttled, never starved)", a.FloorIOMBps)
 	}
 	if a.FloorCPU < 0.01 {
 		bad("agent.floor_cpu", "%g: want at least 0.01 cores (batch work is throttled, never starved)", a.FloorCPU)

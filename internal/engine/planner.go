@@ -20,7 +20,10 @@ type WorkloadState struct {
 	// hierarchy, "" when it has none of its own (it shares the root or a
 	// parent with others): then cpu_share cannot be set for it alone.
 	CPUCgroup string
-	Match     *Match
+	// BlkioCgroup is its own cgroup in the blkio (v1) or io (v2)
+	// controller's hierarchy, "" when it has none of its own.
+	BlkioCgroup string
+	Match       *Match
 	// Procs is the current arrangement of its processes (hal.Snapshot); a
 	// PID missing here is gone and gets no action.
 	Procs []hal.ProcessState
@@ -240,6 +243,9 @@ func MakePlan(in PlanInput) Plan {
 				add(hal.SetCgroupCPU{Cgroup: cg, QuotaUS: &q}, reason)
 			}
 		}
+		if want.IOReadMBps != 0 || want.IOWriteMBps != 0 {
+			ioCaps(w, want, in.Topology, &d, add)
+		}
 		if want.IRQs == IRQsAway && want.Cores == CoresDedicated && len(p.Shared) > 0 {
 			if cpus, ok := p.Dedicated[w.ID]; ok {
 				for _, irq := range in.Topology.IRQs {
@@ -453,32 +459,99 @@ func SculptCgroup(id string) string {
 // lifts a quota (CPUQuota < 0) makes no cgroup: with none there is no
 // quota to lift.
 func cpuCgroupFor(w *WorkloadState, want Want) (string, []hal.Action, string) {
-	if w.CPUCgroup != "" {
-		return w.CPUCgroup, nil, ""
+	return cgroupFor(w, "cpu", w.CPUCgroup, want.CPUShare == 0 && want.CPUQuota < 0, cpuWhat(want))
+}
+
+// cgroupFor returns w's cgroup in controller ctrl's v1 hierarchy: own if it
+// has one, else SculptCgroup(w.ID), with the actions that create it and
+// move w's processes in. liftOnly: the want only lifts a limit, so no
+// cgroup is made for it. A note says why nothing can be done (what: the
+// setting).
+func cgroupFor(w *WorkloadState, ctrl, own string, liftOnly bool, what string) (string, []hal.Action, string) {
+	if own != "" {
+		return own, nil, ""
 	}
 	cg := SculptCgroup(w.ID)
 	in := 0
 	for _, ps := range w.Procs {
-		if _, v1 := ps.Cgroups["cpu"]; !v1 {
-			return "", nil, fmt.Sprintf("%s not set: the workload has no cpu cgroup of its own, and the cpu controller is in cgroup v2 (sculpt moves processes between v1 cpu cgroups only)", cpuWhat(want))
+		if _, v1 := ps.Cgroups[ctrl]; !v1 {
+			return "", nil, fmt.Sprintf("%s not set: the workload has no %s cgroup of its own, and the %s controller is in cgroup v2 (sculpt moves processes between v1 %s cgroups only)", what, ctrl, ctrl, ctrl)
 		}
-		if ps.Cgroups["cpu"] == cg {
+		if ps.Cgroups[ctrl] == cg {
 			in++
 		}
 	}
-	if want.CPUShare == 0 && want.CPUQuota < 0 && in == 0 {
+	if liftOnly && in == 0 {
 		return "", nil, ""
 	}
 	var acts []hal.Action
 	if in == 0 && len(w.Procs) > 0 {
-		acts = append(acts, hal.CreateCgroup{Cgroup: cg, Controllers: []string{"cpu"}})
+		acts = append(acts, hal.CreateCgroup{Cgroup: cg, Controllers: []string{ctrl}})
 	}
 	for _, ps := range w.Procs {
-		if ps.Cgroups["cpu"] != cg {
-			acts = append(acts, hal.MoveToCgroup{PID: ps.PID, Cgroup: cg, Controllers: []string{"cpu"}})
+		if ps.Cgroups[ctrl] != cg {
+			acts = append(acts, hal.MoveToCgroup{PID: ps.PID, Cgroup: cg, Controllers: []string{ctrl}})
 		}
 	}
 	return cg, acts, ""
+}
+
+// ioCaps plans w's block I/O caps on every disk of the machine: its blkio
+// cgroup (made when it has none of its own) and a cap per disk whose
+// current cap differs. -1 MB/s lifts a cap.
+func ioCaps(w *WorkloadState, want Want, t *topology.Topology, d *Decision, add func(hal.Action, string)) {
+	what := fmt.Sprintf("block I/O cap (read %s, write %s)", mbpsText(want.IOReadMBps), mbpsText(want.IOWriteMBps))
+	if t == nil || len(t.Disks) == 0 {
+		d.Notes = append(d.Notes, what+" not set: no disk found under /sys/block")
+		return
+	}
+	lift := want.IOReadMBps <= 0 && want.IOWriteMBps <= 0
+	cg, acts, note := cgroupFor(w, "blkio", w.BlkioCgroup, lift, what)
+	if note != "" {
+		d.Notes = append(d.Notes, note)
+	}
+	for _, a := range acts {
+		add(a, fmt.Sprintf("%s: a blkio cgroup of its own, for its I/O caps", w.Match.Rule))
+	}
+	if cg == "" {
+		return
+	}
+	var cur map[string]hal.BlkioRate
+	for _, ps := range w.Procs {
+		if ps.Blkio != nil && ps.Blkio.Cgroup == cg {
+			cur = ps.Blkio.Caps
+			break
+		}
+	}
+	for _, disk := range t.Disks {
+		r, wr := bpsOf(want.IOReadMBps, cur[disk.Dev].ReadBPS), bpsOf(want.IOWriteMBps, cur[disk.Dev].WriteBPS)
+		if (hal.BlkioRate{ReadBPS: r, WriteBPS: wr}) == cur[disk.Dev] {
+			continue
+		}
+		add(hal.BlkioLimit{Cgroup: cg, Device: disk.Dev, ReadBPS: r, WriteBPS: wr},
+			fmt.Sprintf("%s: block I/O on %s: read %s, write %s", w.Match.Rule, disk.Name, mbpsText(want.IOReadMBps), mbpsText(want.IOWriteMBps)))
+	}
+}
+
+// bpsOf is the cap in bytes/s for mbps (0 keeps cur, < 0 lifts it).
+func bpsOf(mbps float64, cur uint64) uint64 {
+	switch {
+	case mbps == 0:
+		return cur
+	case mbps < 0:
+		return 0
+	}
+	return uint64(mbps * 1e6)
+}
+
+func mbpsText(v float64) string {
+	switch {
+	case v == 0:
+		return "as is"
+	case v < 0:
+		return "unlimited"
+	}
+	return fmt.Sprintf("%.1f MB/s", v)
 }
 
 func cpuWhat(w Want) string {

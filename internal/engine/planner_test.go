@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"sculpt/internal/hal"
@@ -385,6 +386,69 @@ func TestPlanQuotaMakesACgroupOfItsOwn(t *testing.T) {
 	}
 	if acts := actionsOf(MakePlan(st(Want{Sched: "idle", CPUQuota: -1}, root(300), root(301))), "tree:300@77"); len(acts) != 0 {
 		t.Errorf("lifting a quota never set: %v", acts)
+	}
+}
+
+// A block I/O cap on a process tree in the root blkio cgroup: a blkio
+// cgroup of its own, every process moved in, a cap per disk; once there,
+// only a changed cap is planned; lifting a cap never set plans nothing; a
+// machine without disks says so.
+func TestPlanIOCapsPerDisk(t *testing.T) {
+	cg := SculptCgroup("tree:300@77")
+	topo := vm2()
+	topo.Disks = []topology.Disk{{Name: "vda", Dev: "254:0"}, {Name: "sdb", Dev: "8:16"}}
+	caps := allCaps()
+	caps.BlkioLimit = hal.Yes("test")
+	root := func(pid int) hal.ProcessState {
+		ps := proc(pid, []int{0, 1}, "idle", 0)
+		ps.Cgroups = map[string]string{"cpu": "/", "blkio": "/"}
+		ps.Blkio = &hal.BlkioLimits{Cgroup: "/"}
+		return ps
+	}
+	in := func(pid int, wbps uint64) hal.ProcessState {
+		ps := root(pid)
+		ps.Cgroups["blkio"] = cg
+		ps.Blkio = &hal.BlkioLimits{Cgroup: cg, Caps: map[string]hal.BlkioRate{"254:0": {WriteBPS: wbps}, "8:16": {WriteBPS: wbps}}}
+		return ps
+	}
+	st := func(want Want, procs ...hal.ProcessState) PlanInput {
+		return PlanInput{Topology: topo, Caps: caps, ReserveShared: 1, Workloads: []WorkloadState{
+			{ID: "tree:300@77", PIDs: []int{300, 301}, Match: match("b", 50, want), Procs: procs}}}
+	}
+	acts := actionsOf(MakePlan(st(Want{IOWriteMBps: 20}, root(300), root(301))), "tree:300@77")
+	var kinds []string
+	for _, a := range acts {
+		kinds = append(kinds, a.Kind())
+	}
+	if !slices.Equal(kinds, []string{"cgroup-create", "cgroup-move", "cgroup-move", "blkio-limit", "blkio-limit"}) {
+		t.Fatalf("actions %v, want create, two moves, a cap per disk", acts)
+	}
+	if c := acts[0].(hal.CreateCgroup); c.Cgroup != cg || !slices.Equal(c.Controllers, []string{"blkio"}) {
+		t.Errorf("create %v, want %s in blkio", c, cg)
+	}
+	if l := acts[3].(hal.BlkioLimit); l.Cgroup != cg || l.Device != "254:0" || l.WriteBPS != 20e6 || l.ReadBPS != 0 {
+		t.Errorf("cap %v, want write 20e6 B/s on 254:0", l)
+	}
+	if acts := actionsOf(MakePlan(st(Want{IOWriteMBps: 20}, in(300, 20e6), in(301, 20e6))), "tree:300@77"); len(acts) != 0 {
+		t.Errorf("at the cap already: %v", acts)
+	}
+	acts = actionsOf(MakePlan(st(Want{IOWriteMBps: -1}, in(300, 20e6), in(301, 20e6))), "tree:300@77")
+	if len(acts) != 2 || acts[0].(hal.BlkioLimit).WriteBPS != 0 {
+		t.Errorf("lifting the cap: %v, want two uncapped disks", acts)
+	}
+	if acts := actionsOf(MakePlan(st(Want{IOWriteMBps: -1}, root(300), root(301))), "tree:300@77"); len(acts) != 0 {
+		t.Errorf("lifting a cap never set: %v", acts)
+	}
+	topo.Disks = nil
+	p := MakePlan(st(Want{IOWriteMBps: 20}, root(300)))
+	if len(p.Decisions) != 1 || len(p.Decisions[0].Actions) != 0 || !strings.Contains(strings.Join(p.Decisions[0].Notes, ";"), "no disk") {
+		t.Errorf("without disks: %+v, want a note and no action", p.Decisions)
+	}
+	caps.BlkioLimit = hal.No("no throttling here")
+	topo.Disks = []topology.Disk{{Name: "vda", Dev: "254:0"}}
+	p = MakePlan(st(Want{IOWriteMBps: 20}, in(300, 0)))
+	if n := strings.Join(p.Decisions[0].Notes, ";"); !strings.Contains(n, "no throttling here") {
+		t.Errorf("unsupported: notes %q, want the capability's reason", n)
 	}
 }
 

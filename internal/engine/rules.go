@@ -55,15 +55,20 @@ type Want struct {
 	// time per period), through its cgroup's bandwidth quota; 0 leaves it
 	// alone. The learning agent sets it for batch work.
 	CPUQuota float64 `json:"cpu_quota,omitempty"`
-	Memory   string  `json:"memory,omitempty"`
-	IRQs     string  `json:"irqs,omitempty"`
+	// IOReadMBps and IOWriteMBps cap the workload's block I/O on every
+	// disk (MB/s, through its blkio cgroup); 0 leaves it alone, -1 lifts a
+	// cap. The learning agent sets them for batch work that does I/O.
+	IOReadMBps  float64 `json:"io_read_mbps,omitempty"`
+	IOWriteMBps float64 `json:"io_write_mbps,omitempty"`
+	Memory      string  `json:"memory,omitempty"`
+	IRQs        string  `json:"irqs,omitempty"`
 }
 
 // BaseSignature is Signature without what the agent fine-tunes
 // (cpu_quota): the arrangement the guard's cool-down counts changes of. The
 // agent's steps are spaced by its own judgment intervals instead.
 func (w Want) BaseSignature() string {
-	w.CPUQuota = 0
+	w.CPUQuota, w.IOReadMBps, w.IOWriteMBps = 0, 0, 0
 	return w.Signature()
 }
 
@@ -83,6 +88,12 @@ func (w Want) Signature() string {
 	}
 	if w.CPUQuota != 0 {
 		fmt.Fprintf(&b, " cpu_quota=%.2f", w.CPUQuota)
+	}
+	if w.IOReadMBps != 0 {
+		fmt.Fprintf(&b, " io_read_mbps=%.1f", w.IOReadMBps)
+	}
+	if w.IOWriteMBps != 0 {
+		fmt.Fprintf(&b, " io_write_mbps=%.1f", w.IOWriteMBps)
 	}
 	if w.Memory != "" {
 		fmt.Fprintf(&b, " memory=%s", w.Memory)
@@ -569,7 +580,7 @@ func (rs *RuleSet) trait(n string) *Trait {
 // parseThen reads a rule's then mapping into w; it returns the count node.
 func parseThen(n *yaml.Node, label string, w *Want, errAt func(int, string, string, string, ...any)) *yaml.Node {
 	if n.Kind != yaml.MappingNode {
-		errAt(n.Line, label, "then", "want a mapping (cores, count, sched, nice, cpu_share, cpu_quota, memory, irqs)")
+		errAt(n.Line, label, "then", "want a mapping (cores, count, sched, nice, cpu_share, cpu_quota, io_read_mbps, io_write_mbps, memory, irqs)")
 		return nil
 	}
 	oneOf := func(v *yaml.Node, field string, dst *string, allowed ...string) {
@@ -610,6 +621,17 @@ func parseThen(n *yaml.Node, label string, w *Want, errAt func(int, string, stri
 				continue
 			}
 			w.CPUQuota = x
+		case "io_read_mbps", "io_write_mbps":
+			x, err := strconv.ParseFloat(v.Value, 64)
+			if err != nil || x < 0.1 || x > 1e6 {
+				errAt(v.Line, label, "then."+k.Value, "%q: want MB/s of block I/O, at least 0.1 (e.g. 50)", v.Value)
+				continue
+			}
+			if k.Value == "io_read_mbps" {
+				w.IOReadMBps = x
+			} else {
+				w.IOWriteMBps = x
+			}
 		case "memory":
 			oneOf(v, "memory", &w.Memory, MemoryLocal, MemoryAny)
 		case "irqs":

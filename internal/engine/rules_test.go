@@ -465,3 +465,34 @@ func TestDefaultRulesUseKinds(t *testing.T) {
 		}
 	}
 }
+
+// io_read_mbps and io_write_mbps reach the want; a bad value names the
+// field and its line.
+func TestParseRulesIOCaps(t *testing.T) {
+	rs, diags := ParseRules("io.yaml", []byte(`version: 1
+rules:
+  - name: writer
+    when: genes.io_write_bps > 20e6
+    then: {sched: idle, io_write_mbps: 20, io_read_mbps: 5.5}
+`))
+	if rs == nil {
+		t.Fatalf("rules refused: %s", diagList(diags))
+	}
+	if w := rs.Rules[0].Then; w.IOWriteMBps != 20 || w.IOReadMBps != 5.5 || !strings.Contains(w.Signature(), "io_write_mbps=20.0") {
+		t.Errorf("want %+v (%s)", w, w.Signature())
+	}
+	_, diags = ParseRules("io.yaml", []byte(`version: 1
+rules:
+  - name: writer
+    when: "true"
+    then:
+      io_write_mbps: fast
+`))
+	found := false
+	for _, d := range diags {
+		found = found || (d.Line == 6 && d.Field == "then.io_write_mbps" && strings.Contains(d.Message, "MB/s"))
+	}
+	if !found {
+		t.Errorf("no error at line 6 for then.io_write_mbps; got:\n%s", diagList(diags))
+	}
+}

@@ -51,11 +51,16 @@ type InvalidError struct {
 	Field  string // e.g. "cpus", "pid", "policy"
 	Value  string
 	Reason string
+	// Err is the condition behind it, if any (ErrGone for a PID that no
+	// longer exists).
+	Err error
 }
 
 func (e *InvalidError) Error() string {
 	return fmt.Sprintf("%s: %s %q: %s", e.Kind, e.Field, e.Value, e.Reason)
 }
+
+func (e *InvalidError) Unwrap() error { return e.Err }
 
 func invalid(kind, field string, value any, format string, args ...any) error {
 	return &InvalidError{Kind: kind, Field: field, Value: fmt.Sprint(value), Reason: fmt.Sprintf(format, args...)}

@@ -74,6 +74,7 @@ type ProcessState struct {
 	Cgroups   map[string]string `json:"cgroups"` // controller ("" for the v2 unified hierarchy) -> path
 	Cpuset    *CpusetState      `json:"cpuset,omitempty"`
 	CPU       *CPULimits        `json:"cpu,omitempty"`
+	Blkio     *BlkioLimits      `json:"blkio,omitempty"`
 	// PageNodes counts resident pages per NUMA node; nil when no memory
 	// reader is available.
 	PageNodes map[int]int `json:"page_nodes,omitempty"`
@@ -93,6 +94,19 @@ type CpusetState struct {
 	Cgroup string `json:"cgroup"`
 	CPUs   []int  `json:"cpus"`
 	Mems   []int  `json:"mems"`
+}
+
+// BlkioLimits are the block I/O caps of the cgroup a process is in, per
+// device (MAJOR:MINOR); a device without a cap is absent.
+type BlkioLimits struct {
+	Cgroup string               `json:"cgroup"`
+	Caps   map[string]BlkioRate `json:"caps,omitempty"`
+}
+
+// BlkioRate is one device's cap in bytes per second (0: none).
+type BlkioRate struct {
+	ReadBPS  uint64 `json:"read_bps"`
+	WriteBPS uint64 `json:"write_bps"`
 }
 
 // CPULimits are the CPU controller settings of the cgroup a process is in.

@@ -31,6 +31,10 @@ type Learner struct {
 	// limited are the batch workloads given a quota, to lift it when the
 	// agent has nothing to tune any more.
 	limited map[string]bool
+	// ioBase is each batch workload's block I/O (read, write: bytes/s)
+	// as last seen at the rules' plan, what the ladder's I/O caps are a
+	// fraction of.
+	ioBase  map[string][2]float64
 	saveErr error
 }
 
@@ -75,7 +79,7 @@ func New(o Options) (*Learner, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Learner{cfg: o.Config, x: x, path: o.Path, now: now, scfg: sc, limited: map[string]bool{}}, nil
+	return &Learner{cfg: o.Config, x: x, path: o.Path, now: now, scfg: sc, limited: map[string]bool{}, ioBase: map[string][2]float64{}}, nil
 }
 
 // Experience returns what the learner knows now.
@@ -168,12 +172,52 @@ func (l *Learner) Adjust(in engine.AgentInput) engine.AgentOutput {
 		}
 		w := *b.Want
 		w.CPUQuota = q
+		w.IOReadMBps, w.IOWriteMBps = l.ioCaps(b, lvl)
 		if q > 0 {
 			l.limited[b.ID] = true
 		}
 		out.Adjustments = append(out.Adjustments, engine.Adjustment{Workload: b.ID, Want: w, Reason: why})
 	}
 	return out
+}
+
+// liftIO is the rules' cap (MB/s), or -1 (lift) where the rules set none
+// and the agent may have capped the workload.
+func (l *Learner) liftIO(id string, rules float64) float64 {
+	if rules <= 0 && l.limited[id] {
+		return -1
+	}
+	return rules
+}
+
+// ioMinMBps is the block I/O (MB/s) below which a batch workload's reads
+// or writes are not capped: too little to weigh on a disk.
+const ioMinMBps = 1.0
+
+// ioCaps are a batch workload's block I/O caps (MB/s; -1 lifts) at level
+// lvl: the ladder's share of the I/O it did at the rules' plan, for reads
+// and writes of at least ioMinMBps there, never below the floor. At level
+// 0 its I/O is remembered and any cap the agent set is lifted.
+func (l *Learner) ioCaps(b engine.AgentWorkload, lvl int) (read, write float64) {
+	if lvl == 0 {
+		if b.DNA != nil {
+			l.ioBase[b.ID] = [2]float64{b.DNA.Genes["io_read_bps"], b.DNA.Genes["io_write_bps"]}
+		}
+		return l.liftIO(b.ID, b.Want.IOReadMBps), l.liftIO(b.ID, b.Want.IOWriteMBps)
+	}
+	base := l.ioBase[b.ID]
+	cap := func(bps, rules float64) float64 {
+		mb := bps / 1e6
+		if mb < ioMinMBps {
+			return rules
+		}
+		c := math.Max(l.Fraction(lvl)*mb, l.cfg.FloorIOMBps)
+		if rules > 0 {
+			c = math.Min(c, rules)
+		}
+		return c
+	}
+	return cap(base[0], b.Want.IOReadMBps), cap(base[1], b.Want.IOWriteMBps)
 }
 
 // begin starts the search of a new context: from the nearest experience
@@ -255,7 +299,8 @@ func (l *Learner) idle(in engine.AgentInput, batch, services []engine.AgentWorkl
 		}
 		w := *b.Want
 		w.CPUQuota = -1
-		out.Adjustments = append(out.Adjustments, engine.Adjustment{Workload: b.ID, Want: w, Reason: "agent: " + why + ": quota lifted"})
+		w.IOReadMBps, w.IOWriteMBps = l.liftIO(b.ID, w.IOReadMBps), l.liftIO(b.ID, w.IOWriteMBps)
+		out.Adjustments = append(out.Adjustments, engine.Adjustment{Workload: b.ID, Want: w, Reason: "agent: " + why + ": quota and I/O caps lifted"})
 		delete(l.limited, b.ID)
 	}
 	return out

@@ -155,3 +155,43 @@ func TestLadderFractions(t *testing.T) {
 		t.Errorf("top level keeps %v, want 0.04", f)
 	}
 }
+
+// A batch workload that writes gets its writes capped with its CPU: the
+// ladder's share of what it wrote at the rules' plan, never below the
+// floor; one that does no I/O gets no cap; when the service leaves, the
+// caps are lifted with the quotas.
+func TestLearnerCapsTheIOOfBatchWorkThatDoesIO(t *testing.T) {
+	l, _ := New(Options{Config: testConfig()})
+	c := newColocation(2, 8, "memcached", nil)
+	c.batch[0].Genes = map[string]float64{"io_write_bps": 50e6, "io_read_bps": 0.2e6}
+	c.batch[1].Genes = map[string]float64{"cpu_util": 1}
+	level, seenCap := 0, false
+	for tick := 1; tick <= 40; tick++ {
+		out := l.Adjust(c.input(tick, level))
+		level = out.State.Level
+		for _, a := range out.Adjustments {
+			r, w := a.Want.IOReadMBps, a.Want.IOWriteMBps
+			switch {
+			case a.Workload == c.batch[1].ID && level > 0 && (r > 0 || w > 0):
+				t.Fatalf("level %d: the CPU-only batch got I/O caps %v/%v", level, r, w)
+			case a.Workload == c.batch[0].ID && level > 0:
+				want := math.Max(l.Fraction(level)*50, testConfig().FloorIOMBps)
+				if math.Abs(w-want) > 1e-9 || r != 0 {
+					t.Fatalf("level %d: caps read %v write %v, want read as is (0.2 MB/s is too little) and write %v", level, r, w, want)
+				}
+				seenCap = true
+			}
+		}
+	}
+	if !seenCap {
+		t.Fatal("the writer was never capped")
+	}
+	in := c.input(41, level)
+	in.Workloads = in.Workloads[1:]
+	in.Outcome.Objectives = nil
+	for _, a := range l.Adjust(in).Adjustments {
+		if a.Want.IOWriteMBps != -1 || a.Want.IOReadMBps != -1 {
+			t.Errorf("%s: caps %v/%v after the service left, want lifted (-1)", a.Workload, a.Want.IOReadMBps, a.Want.IOWriteMBps)
+		}
+	}
+}

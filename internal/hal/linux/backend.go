@@ -242,7 +242,7 @@ func (b *Backend) Check(a hal.Action) error {
 	}
 	if pid := hal.TargetPID(a); pid > 0 {
 		if _, err := os.Stat(b.roots.ProcPath(strconv.Itoa(pid))); err != nil {
-			return &hal.InvalidError{Kind: a.Kind(), Field: "pid", Value: strconv.Itoa(pid), Reason: "no such process"}
+			return &hal.InvalidError{Kind: a.Kind(), Field: "pid", Value: strconv.Itoa(pid), Reason: "no such process", Err: hal.ErrGone}
 		}
 	}
 	return nil

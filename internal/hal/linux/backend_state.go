@@ -188,6 +188,13 @@ func (b *Backend) snapshotProcess(pid int) (hal.ProcessState, error) {
 			}
 		}
 	}
+	if cg, err := b.procCgroup(pid, "blkio"); err == nil {
+		if dir, h, err := b.cgroupDir("blkio", cg); err == nil {
+			if caps, err := readBlkioCaps(dir, h.v2); err == nil {
+				ps.Blkio = &hal.BlkioLimits{Cgroup: cg, Caps: caps}
+			}
+		}
+	}
 	if pn, err := PageNodes(pid, b.roots); err == nil {
 		ps.PageNodes = pn
 	}

@@ -152,3 +152,48 @@ func maxOr(v uint64) string {
 	}
 	return strconv.FormatUint(v, 10)
 }
+
+// readBlkioCaps reads a blkio cgroup's bandwidth caps per device: v1 the
+// two throttle files, v2 io.max.
+func readBlkioCaps(dir string, v2 bool) (map[string]hal.BlkioRate, error) {
+	caps := map[string]hal.BlkioRate{}
+	if v2 {
+		s, err := readCgroupFile(dir, "io.max")
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(s, "\n") {
+			if f := strings.Fields(line); len(f) > 0 {
+				r, w := ioMaxOf(line, f[0])
+				if r != 0 || w != 0 {
+					caps[f[0]] = hal.BlkioRate{ReadBPS: r, WriteBPS: w}
+				}
+			}
+		}
+		return caps, nil
+	}
+	for i, f := range []string{"blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device"} {
+		s, err := readCgroupFile(dir, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(s, "\n") {
+			fl := strings.Fields(line)
+			if len(fl) != 2 {
+				continue
+			}
+			v, err := strconv.ParseUint(fl[1], 10, 64)
+			if err != nil || v == 0 {
+				continue
+			}
+			r := caps[fl[0]]
+			if i == 0 {
+				r.ReadBPS = v
+			} else {
+				r.WriteBPS = v
+			}
+			caps[fl[0]] = r
+		}
+	}
+	return caps, nil
+}

@@ -25,6 +25,7 @@ type Topology struct {
 	Nodes      []Node      `json:"nodes"`
 	PCIDevices []PCIDevice `json:"pci_devices"`
 	NICs       []NIC       `json:"nics"`
+	Disks      []Disk      `json:"disks,omitempty"`
 	IRQs       []IRQ       `json:"irqs"`
 	// IRQCPUs names the CPU of each IRQ.PerCPU column (the header of
 	// /proc/interrupts, which lists the online CPUs).
@@ -130,7 +131,7 @@ type IRQ struct {
 }
 
 // Discover reads the machine's topology through roots: under roots.Sys
-// devices/system/cpu, devices/system/node, bus/pci/devices and class/net;
+// devices/system/cpu, devices/system/node, bus/pci/devices, class/net and block;
 // under roots.Proc interrupts, irq/N and (on a machine without NUMA nodes in
 // sysfs) meminfo. It fails when a file it needs is missing or a file holds a
 // value it cannot parse, with an error naming the file and the value; an
@@ -158,6 +159,9 @@ func Discover(roots host.Roots) (*Topology, error) {
 		return nil, err
 	}
 	if t.NICs, err = readNICs(roots, t.PCIDevices, t.IRQs); err != nil {
+		return nil, err
+	}
+	if t.Disks, err = readDisks(roots); err != nil {
 		return nil, err
 	}
 	return t, nil
