@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -241,8 +242,10 @@ func (b *Backend) Check(a hal.Action) error {
 		return nil
 	}
 	if pid := hal.TargetPID(a); pid > 0 {
-		if _, err := os.Stat(b.roots.ProcPath(strconv.Itoa(pid))); err != nil {
+		if _, err := os.Stat(b.roots.ProcPath(strconv.Itoa(pid))); errors.Is(err, fs.ErrNotExist) {
 			return &hal.InvalidError{Kind: a.Kind(), Field: "pid", Value: strconv.Itoa(pid), Reason: "no such process", Err: hal.ErrGone}
+		} else if err != nil {
+			return fmt.Errorf("%s: pid %d: %w", a.Kind(), pid, err)
 		}
 	}
 	return nil
