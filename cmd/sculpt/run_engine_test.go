@@ -355,21 +355,6 @@ func TestRunRefusesACorruptExperienceFile(t *testing.T) {
 	}
 }
 
-// blkioCgroupOf reads the v1 blkio cgroup of pid from /proc.
-func blkioCgroupOf(t *testing.T, pid int) string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if p := strings.SplitN(l, ":", 3); len(p) == 3 && slices.Contains(strings.Split(p[1], ","), "blkio") {
-			return p[2]
-		}
-	}
-	return ""
-}
-
 // TestRunApplyCapsABulkWritersIO: a rule capping the writes of a bulk
 // direct writer (a shell looping dd oflag=direct, started from a shell as a
 // person would) moves its tree into a blkio cgroup of its own with the cap
@@ -397,7 +382,7 @@ func TestRunApplyCapsABulkWritersIO(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = w.Process.Kill(); _ = w.Wait() })
 	pid := w.Process.Pid
-	before := blkioCgroupOf(t, pid)
+	before := testload.CgroupOf(t, pid, "blkio")
 	rules := filepath.Join(dir, "io.yaml")
 	if err := os.WriteFile(rules, []byte(`version: 1
 rules:
@@ -428,7 +413,7 @@ rules:
 		case <-done:
 			running = false
 		case <-time.After(100 * time.Millisecond):
-			cg := blkioCgroupOf(t, pid)
+			cg := testload.CgroupOf(t, pid, "blkio")
 			caps, _ := os.ReadFile(filepath.Join(blkio, cg, "blkio.throttle.write_bps_device"))
 			mu.Lock()
 			seen = append(seen, sample{cg, strings.TrimSpace(string(caps))})
@@ -445,7 +430,7 @@ rules:
 	if !capped {
 		t.Errorf("never saw the writer in a sculpt blkio cgroup capped at %q; samples %v\nstdout:\n%s\nstderr:\n%s", want, seen, out, errs)
 	}
-	if after := blkioCgroupOf(t, pid); after != before {
+	if after := testload.CgroupOf(t, pid, "blkio"); after != before {
 		t.Errorf("after exit the writer is in blkio cgroup %q, want %q", after, before)
 	}
 	for _, s := range seen {

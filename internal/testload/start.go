@@ -3,7 +3,9 @@ package testload
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,4 +52,21 @@ func WaitThreads(pid, n int, timeout time.Duration) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return last >= n
+}
+
+// CgroupOf reads the v1 cgroup of pid in controller ctrl's hierarchy from
+// /proc/PID/cgroup, independently of the code under test ("" when the
+// controller has no v1 hierarchy).
+func CgroupOf(tb testing.TB, pid int, ctrl string) string {
+	tb.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if p := strings.SplitN(l, ":", 3); len(p) == 3 && slices.Contains(strings.Split(p[1], ","), ctrl) {
+			return p[2]
+		}
+	}
+	return ""
 }

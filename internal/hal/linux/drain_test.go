@@ -8,24 +8,12 @@ import (
 	"testing"
 
 	"sculpt/internal/hal"
+	"sculpt/internal/testload"
 )
 
 // cpuCgroupOf reads the v1 cpu cgroup of pid from /proc, independently of
 // the code under test.
-func cpuCgroupOf(t *testing.T, pid int) string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		parts := strings.SplitN(l, ":", 3)
-		if len(parts) == 3 && (parts[1] == "cpu" || strings.HasPrefix(parts[1], "cpu,") || strings.Contains(parts[1], ",cpu,") || strings.HasSuffix(parts[1], ",cpu")) {
-			return parts[2]
-		}
-	}
-	return ""
-}
+func cpuCgroupOf(t *testing.T, pid int) string { return testload.CgroupOf(t, pid, "cpu") }
 
 // A process moved into a cgroup sculpt made forks a child there; undoing
 // the move takes back the process, and the cgroup's removal (the create's
