@@ -341,6 +341,13 @@ func (s staticSetting) makeQuotaCgroup(base string) (string, error) {
 			return "", err
 		}
 	}
+	// SCHED_IDLE antagonists in a cgroup give way to the service only when
+	// the group is idle too (cpu.idle, Linux 5.15+): what sculpt's planner
+	// does, so the grid measures the same arrangement. An idle group has
+	// the least weight already (and refuses cpu.shares).
+	if idle := filepath.Join(dir, "cpu.idle"); s.antagonistIdle && fileExists(idle) {
+		return dir, write("cpu.idle", "1")
+	}
 	if s.antagonistMinWeight {
 		if err := write("cpu.shares", "2"); err != nil {
 			return "", err
@@ -374,4 +381,9 @@ func removeCgroups(base string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return err
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
