@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"sculpt/internal/engine"
+	"sculpt/internal/hal/linux"
 )
 
 func init() { register(newRulesCmd) }
@@ -23,7 +24,10 @@ func newRulesCmd(a *app) *cobra.Command {
 		Long: `check parses a rule file (docs/rules.md) and reports every problem with the
 rule's name and line: unknown fields, bad values, CEL syntax and type errors (with
 CEL's message), and genes that do not exist (a warning: such a gene is always
-absent). It exits 2 when there is an error, 0 otherwise.`,
+absent). It warns too where a rule asks for a change this machine cannot make (a
+block I/O cap without blkio throttling, interrupts without writable affinity, ...),
+with the reason, as 'sculpt topology' gives it. It exits 2 when there is an error,
+0 otherwise.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			path := args[0]
@@ -32,6 +36,12 @@ absent). It exits 2 when there is an error, 0 otherwise.`,
 				return usagef("%v", err)
 			}
 			rs, diags := engine.ParseRules(path, data)
+			if rs != nil {
+				// What the rules ask of this machine that it cannot do.
+				if be, err := linux.New(a.roots, linux.Options{}); err == nil {
+					diags = append(diags, engine.CapabilityWarnings(rs, be.Capabilities())...)
+				}
+			}
 			if asJSON {
 				out := map[string]any{"file": path, "ok": rs != nil, "diagnostics": diags}
 				if diags == nil {

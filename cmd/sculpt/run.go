@@ -444,6 +444,9 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 		deadline = t.C
 	}
 	a.log.Info("sculpt running", "mode", fl.mode, "interval", fl.interval, "for", fl.forDur, "rules", rules.Source, "rule_count", len(rules.Rules))
+	for _, w := range engine.CapabilityWarnings(rules, be.Capabilities()) {
+		a.log.Warn("a rule asks for what this machine cannot change: its plans will note the refusal", "rule", w.Rule, "line", w.Line, "field", w.Field, "why", w.Message)
+	}
 	reload := func(why string) {
 		if fl.rules == "" {
 			return
