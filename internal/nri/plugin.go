@@ -16,7 +16,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-		"strings"
+	"strings"
 	"sync"
 
 	"github.com/containerd/nri/pkg/api"
