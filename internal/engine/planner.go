@@ -20,6 +20,9 @@ type WorkloadState struct {
 	// hierarchy, "" when it has none of its own (it shares the root or a
 	// parent with others): then cpu_share cannot be set for it alone.
 	CPUCgroup string
+	// Container says the workload is a container: its cgroups belong to
+	// the container runtime, and sculpt never writes them through the HAL.
+	Container bool
 	Match     *Match
 	// Procs is the current arrangement of its processes (hal.Snapshot); a
 	// PID missing here is gone and gets no action.
@@ -37,6 +40,10 @@ type PlanInput struct {
 	// FixedIRQs are interrupts not to move (managed by the kernel, or a
 	// move failed before).
 	FixedIRQs map[int]bool
+	// NRI says containers' CPUs, CPU weight and quota are applied through
+	// the container runtime from the decisions (sculpt run --nri): the
+	// plan has no thread pinning for them either.
+	NRI bool
 }
 
 // Plan is one conflict-free arrangement of the machine: the dedicated CPUs
@@ -190,8 +197,12 @@ func MakePlan(in PlanInput) Plan {
 			}
 			d.Actions = append(d.Actions, PlannedAction{Action: a, Reason: reason})
 		}
+		viaNRI := w.Container && in.NRI
+		if viaNRI && (d.CPUs != nil || want.CPUShare != 0 || want.CPUQuota != 0) {
+			d.Notes = append(d.Notes, "CPUs, CPU weight and quota of this container are applied through the container runtime (NRI)")
+		}
 		for _, ps := range w.Procs {
-			if d.CPUs != nil && !allThreadsOn(ps, d.CPUs) {
+			if d.CPUs != nil && !viaNRI && !allThreadsOn(ps, d.CPUs) {
 				add(hal.PinThreads{PID: ps.PID, CPUs: slices.Clone(d.CPUs)}, fmt.Sprintf("%s: %s CPUs %s", w.Match.Rule, want.Cores, hal.FormatList(d.CPUs)))
 			}
 			if want.Sched != "" && !schedMatches(ps, want.Sched, want.Nice) {
@@ -208,7 +219,10 @@ func MakePlan(in PlanInput) Plan {
 				}
 			}
 		}
-		if want.CPUShare != 0 || want.CPUQuota != 0 {
+		if (want.CPUShare != 0 || want.CPUQuota != 0) && w.Container && !in.NRI {
+			d.Notes = append(d.Notes, fmt.Sprintf("%s not set: sculpt leaves a container's cgroups to its runtime (sculpt run --nri applies them through it)", cpuWhat(want)))
+		}
+		if (want.CPUShare != 0 || want.CPUQuota != 0) && !w.Container {
 			cg, acts, note := cpuCgroupFor(w, want)
 			if note != "" {
 				d.Notes = append(d.Notes, note)
