@@ -68,12 +68,20 @@ func (m *Memory) Record(idPrefix, kind string, a Arrangement) {
 	}
 }
 
-// Forget drops the per-container arrangement of a container that is gone
-// (its kind's stays).
-func (m *Memory) Forget(idPrefix string) {
+// Set replaces the per-container arrangements with the engine's current
+// ones (ID prefix -> arrangement), and records each under its kind
+// (kinds: ID prefix -> kind, missing when unknown). A container left out
+// keeps what it has; a new one of its kind still starts where it was.
+func (m *Memory) Set(current map[string]Arrangement, kinds map[string]string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.byID, idPrefix)
+	m.byID = map[string]Arrangement{}
+	for p, a := range current {
+		m.byID[p] = a
+		if k := kinds[p]; k != "" {
+			m.byKind[k] = a
+		}
+	}
 }
 
 // Arrange returns the engine's arrangement for c itself, else the last
