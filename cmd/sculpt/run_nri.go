@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	nrilog "github.com/containerd/nri/pkg/log"
+
 	"sculpt/internal/engine"
 	"sculpt/internal/hal/topology"
 	"sculpt/internal/nri"
@@ -26,6 +28,7 @@ type nriBridge struct {
 // startNRI registers sculpt as an NRI plugin with the runtime serving
 // socket.
 func startNRI(ctx context.Context, log *slog.Logger, socket string, topo *topology.Topology) (*nriBridge, error) {
+	nrilog.Set(nriLogger{log})
 	b := &nriBridge{log: log, mem: nri.NewMemory(), topo: topo, socket: socket}
 	p, err := nri.New(b.mem.Arrange, nri.Options{Socket: socket, OnClose: func() { b.closed.Store(true) }})
 	if err != nil {
@@ -80,4 +83,24 @@ func (b *nriBridge) stop() {
 	if b != nil {
 		b.p.Stop()
 	}
+}
+
+// nriLogger sends the NRI library's log lines to sculpt's logger: its
+// routine messages at debug level, warnings and errors as such.
+type nriLogger struct{ log *slog.Logger }
+
+func (l nriLogger) Debugf(ctx context.Context, format string, args ...any) {
+	l.log.DebugContext(ctx, "nri: "+fmt.Sprintf(format, args...))
+}
+
+func (l nriLogger) Infof(ctx context.Context, format string, args ...any) {
+	l.log.DebugContext(ctx, "nri: "+fmt.Sprintf(format, args...))
+}
+
+func (l nriLogger) Warnf(ctx context.Context, format string, args ...any) {
+	l.log.WarnContext(ctx, "nri: "+fmt.Sprintf(format, args...))
+}
+
+func (l nriLogger) Errorf(ctx context.Context, format string, args ...any) {
+	l.log.ErrorContext(ctx, "nri: "+fmt.Sprintf(format, args...))
 }
