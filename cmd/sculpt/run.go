@@ -19,6 +19,7 @@ import (
 	"sculpt/internal/hal/journal"
 	"sculpt/internal/hal/linux"
 	"sculpt/internal/hal/topology"
+	"sculpt/internal/nri"
 	"sculpt/internal/telemetry"
 	"sculpt/internal/workload"
 )
@@ -85,6 +86,8 @@ func newRunCmd(a *app) *cobra.Command {
 		tokenF   string
 		logFmt   string
 		maxW     int
+		nriOn    bool
+		nriSock  string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -143,10 +146,14 @@ in the step's "excluded" list, or in observe mode on stderr).
 					keep: keep, journal: journalPath(jpath), rules: rulesF, config: configF, audit: auditF,
 					tel: tel, model: model, agent: agentF, experience: experiencePath(expF),
 					listen: listen, listenSet: cmd.Flags().Changed("listen"), tokenFile: tokenF, maxWorkloads: maxW,
+					nri: nriOn, nriSocket: nriSock,
 				})
 			}
 			if cmd.Flags().Changed("listen") && listen != listenNone {
 				return usagef("--listen needs --mode advise or apply (the API can then switch to observe)")
+			}
+			if nriOn {
+				return usagef("--nri needs --mode apply")
 			}
 			if rulesF != "" || configF != "" || auditF != "" {
 				return usagef("--rules, --config and --audit need --mode advise or apply")
@@ -261,6 +268,8 @@ in the step's "excluded" list, or in observe mode on stderr).
 	f.StringVar(&tokenF, "token-file", api.DefaultTokenFile, "the bearer token of a TCP --listen (mode 0600; created when missing)")
 	f.IntVar(&maxW, "metrics-workloads", api.DefaultMaxWorkloads, "export the genes of at most this many workloads (the busiest) on /metrics")
 	f.StringVar(&logFmt, "log-format", "text", "log lines on stderr as text or json")
+	f.BoolVar(&nriOn, "nri", false, "apply mode: register as an NRI plugin with the container runtime and apply containers' CPUs, CPU weight and quota through it (docs/kubernetes.md); without it sculpt leaves container cgroups to the runtime")
+	f.StringVar(&nriSock, "nri-socket", nri.DefaultSocket, "the container runtime's NRI socket (with --nri)")
 	f.StringVar(&expF, "experience", "", "the agent's experience file (default $SCULPT_EXPERIENCE or "+defaultExperience+")")
 	return cmd
 }
@@ -297,6 +306,8 @@ type engineFlags struct {
 	listenSet            bool   // --listen was given: failing to open it is an error
 	tokenFile            string
 	maxWorkloads         int
+	nri                  bool   // --nri: containers' CPU placement through the runtime's NRI
+	nriSocket            string // --nri-socket
 }
 
 // loadRules reads the rule file at path (the embedded default when path is
@@ -332,6 +343,9 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 		if cfg, err = engine.ParseConfig(fl.config, data); err != nil {
 			return usageError{err}
 		}
+	}
+	if fl.nri && fl.mode != engine.ModeApply {
+		return usagef("--nri needs --mode apply")
 	}
 	rules, err := a.loadRules(fl.rules)
 	if err != nil {
@@ -402,7 +416,16 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 		}
 	}
 	eng := engine.New(engine.Options{Mode: fl.mode, HAL: be, Topology: topo, Rules: rules, Config: cfg, Audit: auditW, Agent: ag,
-		Self: os.Getpid(), Ancestors: sampler.ancestors})
+		Self: os.Getpid(), Ancestors: sampler.ancestors, NRI: fl.nri})
+	var bridge *nriBridge
+	if fl.nri {
+		if bridge, err = startNRI(ctx, a.log, fl.nriSocket, topo); err != nil {
+			return err
+		}
+		defer bridge.stop()
+	} else {
+		a.log.Info("container cgroups are left to the container runtime (--nri applies containers' CPU placement through it)")
+	}
 	sctx, stopService := context.WithCancel(context.Background())
 	svc, err := a.startService(sctx, fl, eng, be, topo, cfg, j, rules, apiAudit)
 	if err != nil {
@@ -534,6 +557,9 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 			}
 			a.log.Warn("engine step failed", "err", err)
 			continue
+		}
+		if bridge != nil && eng.Mode() == engine.ModeApply {
+			bridge.apply(ctx, step)
 		}
 		for _, w := range step.Warnings {
 			a.log.Debug("rule evaluation", "warning", w)

@@ -44,6 +44,10 @@ type Options struct {
 	Ancestors []int
 	// Scrape reads a workload's own metric; nil uses HTTP (Scrape).
 	Scrape func(ctx context.Context, m MetricConfig) (float64, error)
+	// NRI says that containers' CPU placement, weight and quota are
+	// applied through the container runtime (internal/nri) from the
+	// plan's decisions, not by the HAL (PlanInput.NRI).
+	NRI bool
 }
 
 // Engine decides and acts once per observation: rules propose, the agent

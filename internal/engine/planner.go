@@ -23,7 +23,10 @@ type WorkloadState struct {
 	// BlkioCgroup is its own cgroup in the blkio (v1) or io (v2)
 	// controller's hierarchy, "" when it has none of its own.
 	BlkioCgroup string
-	Match       *Match
+	// Container says the workload is a container: its cgroups belong to
+	// the container runtime, and sculpt never writes them through the HAL.
+	Container bool
+	Match     *Match
 	// Procs is the current arrangement of its processes (hal.Snapshot); a
 	// PID missing here is gone and gets no action.
 	Procs []hal.ProcessState
@@ -40,6 +43,10 @@ type PlanInput struct {
 	// FixedIRQs are interrupts not to move (managed by the kernel, or a
 	// move failed before).
 	FixedIRQs map[int]bool
+	// NRI says containers' CPUs, CPU weight and quota are applied through
+	// the container runtime from the decisions (sculpt run --nri): the
+	// plan has no thread pinning for them either.
+	NRI bool
 }
 
 // Plan is one conflict-free arrangement of the machine: the dedicated CPUs
@@ -193,8 +200,12 @@ func MakePlan(in PlanInput) Plan {
 			}
 			d.Actions = append(d.Actions, PlannedAction{Action: a, Reason: reason})
 		}
+		viaNRI := w.Container && in.NRI
+		if viaNRI && (d.CPUs != nil || want.CPUShare != 0 || want.CPUQuota != 0) {
+			d.Notes = append(d.Notes, "CPUs, CPU weight and quota of this container are applied through the container runtime (NRI)")
+		}
 		for _, ps := range w.Procs {
-			if d.CPUs != nil && !allThreadsOn(ps, d.CPUs) {
+			if d.CPUs != nil && !viaNRI && !allThreadsOn(ps, d.CPUs) {
 				add(hal.PinThreads{PID: ps.PID, CPUs: slices.Clone(d.CPUs)}, fmt.Sprintf("%s: %s CPUs %s", w.Match.Rule, want.Cores, hal.FormatList(d.CPUs)))
 			}
 			if want.Sched != "" && !schedMatches(ps, want.Sched, want.Nice) {
@@ -211,7 +222,10 @@ func MakePlan(in PlanInput) Plan {
 				}
 			}
 		}
-		if want.CPUShare != 0 || want.CPUQuota != 0 {
+		if (want.CPUShare != 0 || want.CPUQuota != 0) && w.Container && !in.NRI {
+			d.Notes = append(d.Notes, fmt.Sprintf("%s not set: sculpt leaves a container's cgroups to its runtime (sculpt run --nri applies them through it)", cpuWhat(want)))
+		}
+		if (want.CPUShare != 0 || want.CPUQuota != 0) && !w.Container {
 			cg, acts, note := cpuCgroupFor(w, want)
 			if note != "" {
 				d.Notes = append(d.Notes, note)
@@ -243,7 +257,10 @@ func MakePlan(in PlanInput) Plan {
 				add(hal.SetCgroupCPU{Cgroup: cg, QuotaUS: &q}, reason)
 			}
 		}
-		if want.IOReadMBps != 0 || want.IOWriteMBps != 0 {
+		switch {
+		case (want.IOReadMBps != 0 || want.IOWriteMBps != 0) && w.Container:
+			d.Notes = append(d.Notes, "block I/O caps not set: sculpt leaves a container's cgroups to its runtime")
+		case want.IOReadMBps != 0 || want.IOWriteMBps != 0:
 			ioCaps(w, want, in.Topology, &d, add)
 		}
 		if want.IRQs == IRQsAway && want.Cores == CoresDedicated && len(p.Shared) > 0 {

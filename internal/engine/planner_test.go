@@ -530,3 +530,49 @@ func TestPlanIdleCgroupNeedsNoWeight(t *testing.T) {
 		t.Errorf("actions %v: no cpu.idle for an idle-class workload in its own cgroup", kinds)
 	}
 }
+
+// A container's cgroups belong to its runtime: without NRI the plan sets
+// no CPU weight or quota on them (and says so) but still pins; with NRI
+// it neither pins nor writes cgroups, and keeps the decision's CPUs for
+// the NRI plugin to apply, while interrupts stay with the HAL.
+func TestPlanLeavesContainerCgroupsToTheRuntime(t *testing.T) {
+	want := Want{Cores: CoresDedicated, Count: 1, CPUShare: 400, CPUQuota: 0.5, IRQs: IRQsAway}
+	ws := func() []WorkloadState {
+		return []WorkloadState{{ID: "ctr:0123456789ab", Name: "0123456789ab", PIDs: []int{10}, CPUCgroup: "/kubepods/pod1/0123456789ab", Container: true,
+			Match: match("svc", 1, want), Procs: []hal.ProcessState{proc(10, []int{0, 1}, "other", 0)}}}
+	}
+	for _, nri := range []bool{false, true} {
+		p := MakePlan(PlanInput{Topology: vm2(), Caps: allCaps(), ReserveShared: 1, Workloads: ws(), NRI: nri})
+		d := decisionOf(p, "ctr:0123456789ab")
+		if d == nil || len(d.CPUs) != 1 {
+			t.Fatalf("nri=%v: want a decision with one dedicated CPU, got %+v", nri, d)
+		}
+		var pins, cgroups, irqs int
+		for _, a := range actionsOf(p, d.Workload) {
+			switch a.(type) {
+			case hal.PinThreads:
+				pins++
+			case hal.SetCgroupCPU, hal.CreateCgroup, hal.MoveToCgroup:
+				cgroups++
+			case hal.IRQAffinity:
+				irqs++
+			}
+		}
+		if cgroups != 0 {
+			t.Errorf("nri=%v: %d cgroup actions on a container, want none: %v", nri, cgroups, actionsOf(p, d.Workload))
+		}
+		if irqs == 0 {
+			t.Errorf("nri=%v: interrupts should still move away through the HAL: %v", nri, actionsOf(p, d.Workload))
+		}
+		if wantPins := map[bool]int{false: 1, true: 0}[nri]; pins != wantPins {
+			t.Errorf("nri=%v: %d thread pinnings, want %d", nri, pins, wantPins)
+		}
+		noted := false
+		for _, n := range d.Notes {
+			noted = noted || strings.Contains(n, map[bool]string{false: "leaves a container's cgroups to its runtime", true: "through the container runtime (NRI)"}[nri])
+		}
+		if !noted {
+			t.Errorf("nri=%v: the decision does not say who sets the container's cgroups: %q", nri, d.Notes)
+		}
+	}
+}

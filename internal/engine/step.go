@@ -107,7 +107,8 @@ func (e *Engine) propose(ctx context.Context, iv *interval) {
 		mc := *stable
 		iv.members[d.ID] = d.PIDs
 		iv.pids = append(iv.pids, d.PIDs...)
-		iv.states = append(iv.states, WorkloadState{ID: d.ID, Name: d.Name, PIDs: d.PIDs, CPUCgroup: ownCPUCgroup(w), BlkioCgroup: ownCgroup(w, "blkio"), Match: &mc})
+		iv.states = append(iv.states, WorkloadState{ID: d.ID, Name: d.Name, PIDs: d.PIDs, CPUCgroup: ownCPUCgroup(w), BlkioCgroup: ownCgroup(w, "blkio"),
+			Container: w.Kind == workload.KindContainer, Match: &mc})
 		e.audit(AuditRecord{Event: "decision", Workload: d.ID, Name: d.Name, Rule: stable.Rule, Archetype: d.Archetype,
 			Genes: stable.Genes, Traits: stable.Traits, Want: &stable.Want})
 	}
@@ -232,7 +233,7 @@ func (e *Engine) makePlan(ctx context.Context, iv *interval) error {
 		caps = e.opts.HAL.Capabilities()
 	}
 	iv.plan = MakePlan(PlanInput{Topology: e.opts.Topology, Caps: caps, Workloads: iv.states,
-		ReserveShared: e.opts.Config.ReserveSharedCPUs, FixedIRQs: e.fixedIRQ})
+		ReserveShared: e.opts.Config.ReserveSharedCPUs, FixedIRQs: e.fixedIRQ, NRI: e.opts.NRI})
 	return nil
 }
 
