@@ -17,7 +17,7 @@ import (
 // first axis along the large spread, in order, and the variance shares of
 // the construction.
 func TestProjectFindsTheSpread(t *testing.T) {
-	dir1 := []float64{0.5, 0.5, 0.5, 0.5}  // unit length
+	dir1 := []float64{0.5, 0.5, 0.5, 0.5}   // unit length
 	dir2 := []float64{0.5, -0.5, 0.5, -0.5} // unit, orthogonal to dir1
 	base := []float64{3, -1, 2, 7}
 	a := []float64{-3, -1, 1, 3} // along dir1: variance 20/3
