@@ -144,7 +144,9 @@ function drawMap() {
       stroke: p.novel ? "#c0392b" : sel ? "#000" : "#fff", "stroke-width": p.novel || sel ? 3 : 1, "data-id": p.id,
       class: p.novel ? "novel" : null, onclick: () => select(p.id),
     }, el("svg:title", { text: `${p.name}: ${p.archetype || "no archetype yet"}${p.novel ? " (novel)" : ""}${p.phase_change ? " (phase change)" : ""}` })));
-    if (p.novel || sel) kids.push(el("svg:text", { x: sx(p.x) + 10, y: sy(p.y) + 4, "font-size": 11, text: p.name + (p.novel ? " (novel)" : "") }));
+    const left = sx(p.x) > W * 0.6; // labels stay inside the map
+    if (p.novel || sel) kids.push(el("svg:text", { x: sx(p.x) + (left ? -10 : 10), y: sy(p.y) + 4, "font-size": 11,
+      "text-anchor": left ? "end" : "start", text: p.name + (p.novel ? " (novel)" : "") }));
   }
   svg.replaceChildren(...kids);
   const arch = [...new Set(pts.map((p) => p.archetype))].sort();
