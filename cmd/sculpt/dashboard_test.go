@@ -16,17 +16,16 @@ import (
 	"sculpt/internal/testload"
 )
 
-// startServing runs `sculpt run --mode advise` over the given processes
-// with a TCP listener and a rule that wants something of every workload,
-// waits for its API and returns the address and the client.
-func startServing(t *testing.T, pids ...int) (string, *api.Client) {
+// startServing runs `sculpt run --mode advise` over the given processes,
+// listening on addr (a socket path or host:port), with a rule that wants
+// something of every workload; it waits for its API and returns a client.
+func startServing(t *testing.T, addr string, pids ...int) *api.Client {
 	t.Helper()
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "rules.yaml")
 	if err := os.WriteFile(rules, []byte("version: 1\nrules:\n  - name: calm-down\n    when: \"true\"\n    then: {cores: any, sched: batch}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
 	args := []string{"run", "--mode", "advise", "--interval", "500ms", "--rules", rules, "--listen", addr,
 		"--token-file", filepath.Join(dir, "token"), "--journal", filepath.Join(dir, "journal.json"), "--experience", filepath.Join(dir, "x.json")}
 	for _, p := range pids {
@@ -42,7 +41,7 @@ func startServing(t *testing.T, pids ...int) (string, *api.Client) {
 	})
 	c := api.NewClient(addr, nil)
 	waitServing(t, c, wait, done)
-	return addr, c
+	return c
 }
 
 // workloadOf waits until the running sculpt profiles the process tree of
@@ -93,7 +92,8 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	cpu := testload.Start(t, "cpu", []string{"GOMAXPROCS=1"})
 	mem := testload.Start(t, "mem", nil)
-	addr, c := startServing(t, cpu.Process.Pid, mem.Process.Pid)
+	addr := freeAddr(t)
+	c := startServing(t, addr, cpu.Process.Pid, mem.Process.Pid)
 	spinner := workloadOf(t, c, cpu.Process.Pid).DNA
 	streamer := workloadOf(t, c, mem.Process.Pid).DNA
 	var topo api.TopologyBody
