@@ -114,34 +114,34 @@ func TestDashboardInChromium(t *testing.T) {
 	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
 	defer cancel()
 
-	row := func(id string) chromedp.CSS { return chromedp.CSS(`#workloads tbody tr[data-id=` + jsString(id) + `]`) }
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate("http://"+addr+"/"),
-		chromedp.WaitVisible(row(spinner.ID)),
-		chromedp.WaitVisible(row(streamer.ID)),
-	); err != nil {
-		t.Fatalf("the workloads table never showed %s and %s: %v", spinner.ID, streamer.ID, err)
+	// The page redraws on every poll, so each check is one predicate the
+	// browser evaluates at once, polled until it holds.
+	row := func(id string) string { return `#workloads tbody tr[data-id=` + jsString(id) + `]` }
+	waitFor := func(what, predicate string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+			msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("error").textContent`))
+			t.Fatalf("the dashboard never showed %s: %v (its error line: %q)", what, err, msg)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/")); err != nil {
+		t.Fatal(err)
 	}
 	for _, d := range []api.WorkloadBody{{DNA: spinner}, {DNA: streamer}} {
-		name, err := chromedp.Run(ctx, chromedp.Text(row(d.DNA.ID)+" td:first-child"))
-		if err != nil || name != d.DNA.Name {
-			t.Errorf("the table names %s %q (%v), the API %q", d.DNA.ID, name, err, d.DNA.Name)
-		}
+		waitFor(d.DNA.ID+" named "+d.DNA.Name+" in the table",
+			`document.querySelector(`+jsString(row(d.DNA.ID)+" td:first-child")+`)?.textContent === `+jsString(d.DNA.Name))
 		// On the map once its encoder window is full.
-		if err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS(`#map circle[data-id=`+jsString(d.DNA.ID)+`]`))); err != nil {
-			t.Errorf("%s is not on the DNA map: %v", d.DNA.ID, err)
-		}
+		waitFor(d.DNA.ID+" on the DNA map", `document.querySelector(`+jsString(`#map circle[data-id=`+jsString(d.DNA.ID)+`]`)+`) !== null`)
 	}
 	// Clicking the spinner draws its genes over time; the timeline names
 	// the rule that wants something of it.
-	if err := chromedp.Do(ctx,
-		chromedp.Click(row(spinner.ID)),
-		chromedp.WaitVisible(chromedp.CSS(`#genes .spark[data-gene="cpu_util"] polyline`)),
-		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#timeline tbody td:nth-child(5)")].some(td => td.textContent === "calm-down")`,
-			chromedp.WithPollingTimeout(60*time.Second)),
-	); err != nil {
-		t.Fatalf("after selecting %s: %v", spinner.Name, err)
-	}
+	// (A click in the page itself: a row found by one call and clicked by
+	// the next may have been redrawn in between.)
+	waitFor("a row of "+spinner.ID+" to click", `(() => { const r = document.querySelector(`+jsString(row(spinner.ID))+`); r?.click(); return r !== null })()`)
+	waitFor("the genes of "+spinner.ID, `document.getElementById("genes-for").textContent.includes(`+jsString(spinner.ID)+`) && `+
+		`document.querySelector('#genes .spark[data-gene="cpu_util"] polyline') !== null`)
+	waitFor("the rule calm-down in the timeline",
+		`[...document.querySelectorAll("#timeline tbody td:nth-child(5)")].some(td => td.textContent === "calm-down")`)
 	if cpus, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#topology .cpu").length`)); err != nil || cpus != online {
 		t.Errorf("topology shows %d CPUs (%v), the machine's nodes hold %d", cpus, err, online)
 	}

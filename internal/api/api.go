@@ -711,11 +711,18 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	var since time.Time
+	if v := q.Get("since"); v != "" {
+		if since, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			writeError(w, Status(http.StatusBadRequest, fmt.Errorf("since=%q: want an RFC 3339 time (a frame's time)", v)))
+			return
+		}
+	}
 	only := map[string]bool{}
 	for _, g := range strings.Split(q.Get("genes"), ",") {
 		if g = strings.TrimSpace(g); g != "" {
 			only[g] = true
 		}
 	}
-	writeJSON(w, http.StatusOK, HistoryBody{ID: d.ID, Name: d.Name, Frames: s.history.of(d.ID, only)})
+	writeJSON(w, http.StatusOK, HistoryBody{ID: d.ID, Name: d.Name, Frames: s.history.of(d.ID, since, only)})
 }

@@ -251,6 +251,10 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		t.Errorf("history of web, cpu_util only: want its one frame with one gene, got %v", h)
 	}
 	check("GET", "/v1/history", "/v1/history", "", "", http.StatusBadRequest)
+	check("GET", "/v1/history?workload=web&since=yesterday", "/v1/history", "", "", http.StatusBadRequest)
+	if h := check("GET", "/v1/history?workload=web&since=2026-12-03T09:00:00Z", "/v1/history", "", "", http.StatusOK).(map[string]any); len(h["frames"].([]any)) != 0 {
+		t.Errorf("history of web since its one frame: %v, want no frames", h["frames"])
+	}
 	check("GET", "/v1/history?workload=nope", "/v1/history", "", "", http.StatusNotFound)
 	twins := fixture()
 	twins.Workloads[1].Name = "web"

@@ -73,14 +73,17 @@ func TestHistoryIsBounded(t *testing.T) {
 		h.observe(snap)
 		h.observe(snap) // republished after a write
 	}
-	fs := h.of("a", map[string]bool{"cpu_util": true})
+	fs := h.of("a", time.Time{}, map[string]bool{"cpu_util": true})
 	if len(fs) != 3 || fs[0].Tick != 2 || fs[2].Tick != 4 || fs[2].Genes["cpu_util"] != 4 || len(fs[2].Genes) != 1 {
 		t.Errorf("a's frames: %+v, want ticks 2..4 with cpu_util only", fs)
 	}
-	if all := h.of("a", nil); len(all[0].Genes) != 2 {
+	if all := h.of("a", time.Time{}, nil); len(all[0].Genes) != 2 {
 		t.Errorf("a's frames without a gene filter: %+v, want both genes", all)
 	}
-	if fs := h.of("b", nil); len(fs) != 0 {
+	if fs := h.of("a", t0.Add(3*time.Second), nil); len(fs) != 1 || fs[0].Tick != 4 {
+		t.Errorf("a's frames since tick 3: %+v, want tick 4 alone", fs)
+	}
+	if fs := h.of("b", time.Time{}, nil); len(fs) != 0 {
 		t.Errorf("b left at tick 2 but has %d frames", len(fs))
 	}
 }

@@ -23,14 +23,27 @@ type GeneFrame struct {
 type history struct {
 	mu     sync.Mutex
 	max    int
-	frames map[string][]GeneFrame // oldest first, at most max
+	frames map[string]*ring
+}
+
+// ring holds at most max frames; once full, next is the oldest.
+type ring struct {
+	frames []GeneFrame
+	next   int
+}
+
+func (r *ring) last() *GeneFrame {
+	if len(r.frames) == 0 {
+		return nil
+	}
+	return &r.frames[(r.next+len(r.frames)-1)%len(r.frames)]
 }
 
 func newHistory(max int) *history {
 	if max <= 0 {
 		max = DefaultHistory
 	}
-	return &history{max: max, frames: map[string][]GeneFrame{}}
+	return &history{max: max, frames: map[string]*ring{}}
 }
 
 // observe adds the snapshot's genes. The snapshot is not changed after
@@ -42,15 +55,21 @@ func (h *history) observe(snap *Snapshot) {
 	for i := range snap.Workloads {
 		d := &snap.Workloads[i]
 		seen[d.ID] = true
-		fs := h.frames[d.ID]
-		if n := len(fs); n > 0 && fs[n-1].Time.Equal(snap.Time) {
+		r := h.frames[d.ID]
+		if r == nil {
+			r = &ring{}
+			h.frames[d.ID] = r
+		}
+		if l := r.last(); l != nil && l.Time.Equal(snap.Time) {
 			continue // the same interval published again (after a write)
 		}
-		if len(fs) == h.max {
-			copy(fs, fs[1:])
-			fs = fs[:h.max-1]
+		f := GeneFrame{Time: snap.Time, Tick: snap.Tick, Genes: d.Genes}
+		if len(r.frames) < h.max {
+			r.frames = append(r.frames, f)
+			continue
 		}
-		h.frames[d.ID] = append(fs, GeneFrame{Time: snap.Time, Tick: snap.Tick, Genes: d.Genes})
+		r.frames[r.next] = f
+		r.next = (r.next + 1) % h.max
 	}
 	for id := range h.frames {
 		if !seen[id] {
@@ -59,14 +78,21 @@ func (h *history) observe(snap *Snapshot) {
 	}
 }
 
-// of returns a copy of the workload's frames, oldest first, keeping only
-// the genes named in only (all when only is empty).
-func (h *history) of(id string, only map[string]bool) []GeneFrame {
+// of returns a copy of the workload's frames newer than since, oldest
+// first, keeping only the genes named in only (all when only is empty).
+func (h *history) of(id string, since time.Time, only map[string]bool) []GeneFrame {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	fs := h.frames[id]
-	out := make([]GeneFrame, len(fs))
-	copy(out, fs)
+	out := []GeneFrame{}
+	if r := h.frames[id]; r != nil {
+		for _, part := range [][]GeneFrame{r.frames[r.next:], r.frames[:r.next]} {
+			for _, f := range part {
+				if f.Time.After(since) {
+					out = append(out, f)
+				}
+			}
+		}
+	}
 	if len(only) > 0 {
 		for i := range out {
 			g := make(dna.Genes, len(only))

@@ -4,7 +4,7 @@
 
 const state = {
   status: null, workloads: [], plan: null, map: null, topology: null, journal: [],
-  objectives: null, audit: [], auditNext: 0, selected: null, sort: "cpu_util", filter: "",
+  objectives: null, audit: [], auditNext: 0, selected: null, history: null, sort: "cpu_util", filter: "",
 };
 const SVG = "http://www.w3.org/2000/svg";
 const PALETTE = ["#1e88e5", "#43a047", "#fb8c00", "#8e24aa", "#00897b", "#e53935", "#6d4c41", "#3949ab", "#c0ca33", "#d81b60", "#546e7a", "#00acc1"];
@@ -164,10 +164,18 @@ async function refreshGenes() {
   const label = document.getElementById("genes-for");
   if (!state.selected) {
     label.textContent = "select a workload";
+    state.history = null;
     box.replaceChildren();
     return;
   }
-  const h = await api("/v1/history?workload=" + encodeURIComponent(state.selected));
+  // The whole history once, then only the frames after the last one held.
+  let h = state.history;
+  if (!h || h.id !== state.selected) {
+    h = state.history = await api("/v1/history?workload=" + encodeURIComponent(state.selected));
+  } else if (h.frames.length) {
+    const more = await api(`/v1/history?workload=${encodeURIComponent(h.id)}&since=${encodeURIComponent(h.frames[h.frames.length - 1].time)}`);
+    h.frames = h.frames.concat(more.frames).slice(-240);
+  }
   label.textContent = `${h.name} (${h.id}), ${h.frames.length} intervals`;
   const names = [];
   for (const f of h.frames) for (const g of Object.keys(f.genes || {})) if (!names.includes(g)) names.push(g);
