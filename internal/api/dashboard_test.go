@@ -95,7 +95,11 @@ func TestHistoryIsBounded(t *testing.T) {
 func TestDashboardIsServed(t *testing.T) {
 	srv, ts := newTestServer(t, nil, nil)
 	srv.Publish(fixture())
-	get := func(path string) (*http.Response, string) {
+	type answer struct {
+		StatusCode int
+		Header     http.Header
+	}
+	get := func(path string) (answer, string) {
 		t.Helper()
 		resp, err := ts.Client().Get(ts.URL + path)
 		if err != nil {
@@ -106,7 +110,7 @@ func TestDashboardIsServed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return resp, string(b)
+		return answer{resp.StatusCode, resp.Header}, string(b)
 	}
 	resp, page := get("/")
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(page, `id="workloads"`) {
