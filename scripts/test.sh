@@ -14,6 +14,8 @@ need_apt=()
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v iperf3 >/dev/null || need_apt+=(iperf3) # the eBPF collector's network-heavy workload
 command -v promtool >/dev/null || need_apt+=(prometheus) # promtool check metrics and a real server scraping sculpt (cmd/sculpt serve_test.go)
+command -v chromium >/dev/null || need_apt+=(chromium) # the dashboard in a real browser (cmd/sculpt dashboard_test.go)
+command -v tmux >/dev/null || need_apt+=(tmux)         # sculpt top driven by send-keys and capture-pane (cmd/sculpt top_test.go)
 if [[ ${#need_apt[@]} -gt 0 ]]; then
 	log "installing ${need_apt[*]}"
 	if [[ $(id -u) -ne 0 ]]; then

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -176,7 +178,7 @@ and verdicts).`,
 				}
 				return err
 			}
-			recs, err := auditOf(cmd, c, wb.DNA.ID, last)
+			recs, err := auditOf(cmd.Context(), c, wb.DNA.ID, last)
 			if err != nil {
 				return err
 			}
@@ -186,48 +188,53 @@ and verdicts).`,
 					Audit    []json.RawMessage `json:"audit"`
 				}{wb, recs})
 			}
-			w := a.stdout
-			d := wb.DNA
-			fmt.Fprintf(w, "%s (%s): %s", d.Name, d.ID, d.Archetype)
-			if d.Archetype != "" {
-				fmt.Fprintf(w, " (confidence %.2f)", d.Confidence)
-			}
-			fmt.Fprintln(w)
-			genes := make([]string, 0, len(d.Genes))
-			for _, g := range sortedKeys(d.Genes) {
-				genes = append(genes, fmt.Sprintf("%s=%s", g, humanValue(g, d.Genes[g])))
-			}
-			fmt.Fprintf(w, "  genes: %s\n", strings.Join(genes, " "))
-			switch {
-			case wb.Decision != nil:
-				fmt.Fprint(w, decisionText(*wb.Decision, engine.ModeAdvise, "planned"))
-			case wb.Arranged:
-				fmt.Fprintln(w, "  no decision this interval; its arrangement stays in force")
-			default:
-				fmt.Fprintln(w, "  no rule wants anything for it: sculpt leaves it as it is")
-			}
-			for _, x := range wb.Applied {
-				fmt.Fprintf(w, "  applied: %s  (%s)%s\n", x.Action, x.Reason, errText(x.Err))
-			}
-			for _, x := range wb.Refused {
-				fmt.Fprintf(w, "  held back: %s  (%s)\n", x.Action, x.Reason)
-			}
-			for _, x := range wb.Undone {
-				fmt.Fprintf(w, "  undone: %s  (%s)%s\n", x.Action, x.Reason, errText(x.Err))
-			}
-			if wb.Reward != nil {
-				fmt.Fprintf(w, "  reward: %s %.3f\n", wb.Reward.Kind, wb.Reward.Value)
-			}
-			fmt.Fprintf(w, "history (last %d audit records):\n", len(recs))
-			for _, r := range recs {
-				fmt.Fprintf(w, "  %s\n", auditLine(r))
-			}
+			printWhy(a.stdout, wb, recs)
 			return nil
 		},
 	}
 	cf.add(cmd.Flags())
 	cmd.Flags().IntVar(&last, "last", 20, "audit records to show")
 	return cmd
+}
+
+// printWhy says why a workload is arranged as it is: its DNA, this
+// interval's decision and actions, its reward and its audit history.
+func printWhy(w io.Writer, wb api.WorkloadBody, recs []json.RawMessage) {
+	d := wb.DNA
+	fmt.Fprintf(w, "%s (%s): %s", d.Name, d.ID, d.Archetype)
+	if d.Archetype != "" {
+		fmt.Fprintf(w, " (confidence %.2f)", d.Confidence)
+	}
+	fmt.Fprintln(w)
+	genes := make([]string, 0, len(d.Genes))
+	for _, g := range sortedKeys(d.Genes) {
+		genes = append(genes, fmt.Sprintf("%s=%s", g, humanValue(g, d.Genes[g])))
+	}
+	fmt.Fprintf(w, "  genes: %s\n", strings.Join(genes, " "))
+	switch {
+	case wb.Decision != nil:
+		fmt.Fprint(w, decisionText(*wb.Decision, engine.ModeAdvise, "planned"))
+	case wb.Arranged:
+		fmt.Fprintln(w, "  no decision this interval; its arrangement stays in force")
+	default:
+		fmt.Fprintln(w, "  no rule wants anything for it: sculpt leaves it as it is")
+	}
+	for _, x := range wb.Applied {
+		fmt.Fprintf(w, "  applied: %s  (%s)%s\n", x.Action, x.Reason, errText(x.Err))
+	}
+	for _, x := range wb.Refused {
+		fmt.Fprintf(w, "  held back: %s  (%s)\n", x.Action, x.Reason)
+	}
+	for _, x := range wb.Undone {
+		fmt.Fprintf(w, "  undone: %s  (%s)%s\n", x.Action, x.Reason, errText(x.Err))
+	}
+	if wb.Reward != nil {
+		fmt.Fprintf(w, "  reward: %s %.3f\n", wb.Reward.Kind, wb.Reward.Value)
+	}
+	fmt.Fprintf(w, "history (last %d audit records):\n", len(recs))
+	for _, r := range recs {
+		fmt.Fprintf(w, "  %s\n", auditLine(r))
+	}
 }
 
 func errText(err error) string {
@@ -239,13 +246,13 @@ func errText(err error) string {
 
 // auditOf pages through the server's audit log for one workload and keeps
 // the latest n records.
-func auditOf(cmd *cobra.Command, c *api.Client, id string, n int) ([]json.RawMessage, error) {
+func auditOf(ctx context.Context, c *api.Client, id string, n int) ([]json.RawMessage, error) {
 	var out []json.RawMessage
 	after := uint64(0)
 	for {
 		var page api.AuditBody
 		q := url.Values{"workload": {id}, "after": {fmt.Sprint(after)}, "limit": {"1000"}}
-		if err := c.Get(cmd.Context(), "/v1/audit?"+q.Encode(), &page); err != nil {
+		if err := c.Get(ctx, "/v1/audit?"+q.Encode(), &page); err != nil {
 			return nil, err
 		}
 		for _, r := range page.Records {

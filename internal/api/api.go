@@ -1,5 +1,6 @@
-// Package api serves a running sculpt: the HTTP JSON API under /v1 and the
-// Prometheus metrics at /metrics.
+// Package api serves a running sculpt: the HTTP JSON API under /v1, the
+// Prometheus metrics at /metrics and the web dashboard at / (embedded; it
+// reads the same /v1 endpoints).
 //
 // The engine is not safe for concurrent use, so the API never touches it:
 // reads come from the Snapshot the loop publishes after each interval, and
@@ -103,6 +104,9 @@ type Options struct {
 	// WriteTimeout bounds how long a write waits for the loop to take it
 	// (it runs between intervals); 0 means one minute.
 	WriteTimeout time.Duration
+	// History is how many intervals of genes /v1/history keeps per
+	// workload; 0 means DefaultHistory.
+	History int
 }
 
 // Server is the API of one running sculpt.
@@ -113,7 +117,12 @@ type Server struct {
 	reqs    chan *Request
 	audit   *AuditLog
 	metrics *metrics
+	history *history
 	mux     *http.ServeMux
+
+	mapMu   sync.Mutex
+	mapSnap *Snapshot // the snapshot mapBody was projected from
+	mapBody MapBody
 }
 
 // New returns a server with nothing published yet.
@@ -126,6 +135,7 @@ func New(opts Options) *Server {
 		s.audit = NewAuditLog(0)
 	}
 	s.metrics = newMetrics(s, opts)
+	s.history = newHistory(opts.History)
 	s.routes()
 	return s
 }
@@ -142,6 +152,7 @@ func (s *Server) Publish(snap *Snapshot) {
 	s.snap = snap
 	s.mu.Unlock()
 	s.metrics.observe(snap)
+	s.history.observe(snap)
 }
 
 // Reverted counts undos made outside a step (a revert or a mode change
@@ -203,6 +214,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/audit", s.getAudit)
 	m.HandleFunc("GET /v1/journal", s.getJournal)
 	m.HandleFunc("GET /v1/objectives", s.getObjectives)
+	m.HandleFunc("GET /v1/map", s.getMap)
+	m.HandleFunc("GET /v1/history", s.getHistory)
+	m.HandleFunc("GET /{$}", serveIndex)
+	m.Handle("GET /ui/", uiFiles())
 	m.HandleFunc("POST /v1/mode", s.write(s.postMode))
 	m.HandleFunc("POST /v1/revert", s.write(s.postRevert))
 	m.HandleFunc("POST /v1/reload", s.write(s.postReload))
@@ -654,4 +669,60 @@ func (s *Server) postPause(w http.ResponseWriter, r *http.Request) {
 		return req, c.Pause(req.Paused)
 	})
 	reply(w, v, err)
+}
+
+func (s *Server) getMap(w http.ResponseWriter, _ *http.Request) {
+	snap := s.current(w)
+	if snap == nil {
+		return
+	}
+	// Projected once per snapshot however many dashboards ask.
+	s.mapMu.Lock()
+	if s.mapSnap != snap {
+		s.mapSnap, s.mapBody = snap, project(snap.Workloads)
+		s.mapBody.Time = snap.Time
+	}
+	b := s.mapBody
+	s.mapMu.Unlock()
+	writeJSON(w, http.StatusOK, b)
+}
+
+// HistoryBody is GET /v1/history: one workload's genes over the last
+// intervals, oldest first.
+type HistoryBody struct {
+	ID     string      `json:"id"`
+	Name   string      `json:"name"`
+	Frames []GeneFrame `json:"frames"`
+}
+
+func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
+	snap := s.current(w)
+	if snap == nil {
+		return
+	}
+	q := r.URL.Query()
+	key := q.Get("workload")
+	if key == "" {
+		writeError(w, Status(http.StatusBadRequest, errors.New("workload: give a workload's ID or name (workload=...)")))
+		return
+	}
+	d, err := findWorkload(snap, key)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var since time.Time
+	if v := q.Get("since"); v != "" {
+		if since, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			writeError(w, Status(http.StatusBadRequest, fmt.Errorf("since=%q: want an RFC 3339 time (a frame's time)", v)))
+			return
+		}
+	}
+	only := map[string]bool{}
+	for _, g := range strings.Split(q.Get("genes"), ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			only[g] = true
+		}
+	}
+	writeJSON(w, http.StatusOK, HistoryBody{ID: d.ID, Name: d.Name, Frames: s.history.of(d.ID, since, only)})
 }

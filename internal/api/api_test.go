@@ -216,12 +216,13 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		}
 		return v
 	}
-	reads := []string{"/v1/status", "/v1/workloads", "/v1/plan", "/v1/journal", "/v1/objectives"}
+	reads := []string{"/v1/status", "/v1/workloads", "/v1/plan", "/v1/journal", "/v1/objectives", "/v1/map"}
 	// Before the loop's first interval.
 	for _, p := range reads {
 		check("GET", p, p, "", "", http.StatusServiceUnavailable)
 	}
 	check("GET", "/v1/workloads/web", "/v1/workloads/{id}", "", "", http.StatusServiceUnavailable)
+	check("GET", "/v1/history?workload=web", "/v1/history", "", "", http.StatusServiceUnavailable)
 	// An empty interval (no step yet, nothing profiled), then a full one.
 	srv.Publish(&Snapshot{Time: time.Now(), Mode: engine.ModeAdvise, RulesSource: "default"})
 	for _, p := range reads {
@@ -245,10 +246,21 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		t.Errorf("workload by name batch: got %v", got["dna"])
 	}
 	check("GET", WorkloadPath("nope"), "/v1/workloads/{id}", "", "", http.StatusNotFound)
+	h := check("GET", "/v1/history?workload=web&genes=cpu_util", "/v1/history", "", "", http.StatusOK).(map[string]any)
+	if fs := h["frames"].([]any); h["id"] != "cg:/svc/web" || len(fs) != 1 || len(fs[0].(map[string]any)["genes"].(map[string]any)) != 1 {
+		t.Errorf("history of web, cpu_util only: want its one frame with one gene, got %v", h)
+	}
+	check("GET", "/v1/history", "/v1/history", "", "", http.StatusBadRequest)
+	check("GET", "/v1/history?workload=web&since=yesterday", "/v1/history", "", "", http.StatusBadRequest)
+	if h := check("GET", "/v1/history?workload=web&since=2026-12-03T09:00:00Z", "/v1/history", "", "", http.StatusOK).(map[string]any); len(h["frames"].([]any)) != 0 {
+		t.Errorf("history of web since its one frame: %v, want no frames", h["frames"])
+	}
+	check("GET", "/v1/history?workload=nope", "/v1/history", "", "", http.StatusNotFound)
 	twins := fixture()
 	twins.Workloads[1].Name = "web"
 	srv.Publish(twins)
 	check("GET", WorkloadPath("web"), "/v1/workloads/{id}", "", "", http.StatusConflict)
+	check("GET", "/v1/history?workload=web", "/v1/history", "", "", http.StatusConflict)
 	srv.Publish(fixture())
 
 	// Writes: refused without the token, with a bad one, with bad input.
