@@ -377,7 +377,7 @@ func TestCrashTorture(t *testing.T) {
 	perFamily := map[string]*tally{}
 	jp := filepath.Join(r.dir, "journal.json")
 	total, exact, attempts := 0, 0, 0
-	var unchecked []*tally // kills since the last recovery
+	var unchecked []*tally   // kills since the last recovery
 	left := map[string]int{} // journal entries left by kills, by kind and state (counted once per kill)
 	for total < kills && attempts < kills*4 {
 		attempts++
