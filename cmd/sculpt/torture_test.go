@@ -508,3 +508,134 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// TestTortureSIGSTOP: sculpt stopped for longer than its interval, then
+// continued, carries on and exits clean with everything restored.
+func TestTortureSIGSTOP(t *testing.T) {
+	actNeedRoot(t)
+	threads := startThreadsLoad(t, 4)
+	hog := testload.Start(t, "cpu", []string{"GOMAXPROCS=1"}).Process.Pid
+	before := map[int]map[int]string{threads: threadState(t, threads), hog: threadState(t, hog)}
+	jp := filepath.Join(t.TempDir(), "journal.json")
+	cmd, out := sculptProc(t, nil, "run", "--mode", "apply", "--interval", "500ms", "--for", "6s",
+		"--pid", strconv.Itoa(threads), "--pid", strconv.Itoa(hog), "--journal", jp)
+	time.Sleep(2 * time.Second)
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // four intervals
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("run after SIGSTOP/SIGCONT: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(jp); err == nil && journalLen(t, jp) != 0 {
+		t.Errorf("journal holds %d entries after a clean exit\n%s", journalLen(t, jp), out)
+	}
+	for pid, st := range before {
+		checkRestored(t, pid, st)
+	}
+}
+
+// journalFS mounts a tmpfs of a few KB for the journal; ro mounts it
+// read-only, full fills it first.
+func journalFS(t *testing.T, ro, full bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=16k"); err != nil {
+		t.Skipf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	if full {
+		f, err := os.Create(filepath.Join(dir, "filler"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4096)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				if !strings.Contains(err.Error(), "no space") {
+					t.Fatalf("filling the tmpfs: %v", err)
+				}
+				break
+			}
+		}
+		_ = f.Close()
+	}
+	if ro {
+		if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT|syscall.MS_RDONLY, "size=16k"); err != nil {
+			t.Fatalf("remount read-only: %v", err)
+		}
+	}
+	return dir
+}
+
+// TestJournalUnwritableRefuses: with the journal on a full disk (ENOSPC)
+// or a read-only one, sculpt applies nothing it cannot journal, says why,
+// and the machine is unchanged.
+func TestJournalUnwritableRefuses(t *testing.T) {
+	actNeedRoot(t)
+	for _, c := range []struct {
+		name     string
+		ro, full bool
+		want     string
+	}{
+		{"disk full", false, true, "no space left on device"},
+		{"read-only", true, false, "read-only file system"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			threads := startThreadsLoad(t, 4)
+			hog := testload.Start(t, "cpu", []string{"GOMAXPROCS=1"}).Process.Pid
+			before := map[int]map[int]string{threads: threadState(t, threads), hog: threadState(t, hog)}
+			jp := filepath.Join(journalFS(t, c.ro, c.full), "journal.json")
+			code, _, stderr := actCLI(t, "act", "sched", "--pid", strconv.Itoa(threads), "--policy", "idle", "--journal", jp)
+			if code == 0 || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, jp) {
+				t.Errorf("act sched with the journal on a %s disk: exit %d, %q; want a failure naming %s and %q", c.name, code, stderr, jp, c.want)
+			}
+			for pid, st := range before {
+				checkRestored(t, pid, st)
+			}
+			// run --mode apply: the engine's actions are refused, none applied.
+			cmd, out := sculptProc(t, nil, "run", "--mode", "apply", "--interval", "500ms", "--for", "4s",
+				"--pid", strconv.Itoa(threads), "--pid", strconv.Itoa(hog), "--journal", jp)
+			stop := make(chan struct{})
+			changed := make(chan string, 1)
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(50 * time.Millisecond):
+					}
+					for pid, st := range before {
+						for tid, s := range threadState(t, pid) {
+							if w, ok := st[tid]; ok && w != s {
+								select {
+								case changed <- fmt.Sprintf("pid %d tid %d: %s, was %s", pid, tid, s, w):
+								default:
+								}
+							}
+						}
+					}
+				}
+			}()
+			err := cmd.Wait()
+			close(stop)
+			select {
+			case d := <-changed:
+				t.Errorf("run --mode apply changed a thread it could not journal: %s\n%s", d, out)
+			default:
+			}
+			if !strings.Contains(out.String(), c.want) {
+				t.Errorf("run --mode apply (exit %v) does not say %q:\n%s", err, c.want, out)
+			}
+			t.Logf("run --mode apply with the journal on a %s disk: %v\n%s", c.name, err, lastLines(out.String(), 5))
+		})
+	}
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
+}
