@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test unit test-vm lint bench clean model zoo fuzz
+.PHONY: all build test unit test-vm lint bench clean model zoo fuzz torture soak
 
 all: build
 
@@ -23,6 +23,21 @@ unit:
 FUZZTIME ?= 30s
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+# Crash torture (root): sculpt SIGKILLed TORTURE_KILLS times across every action
+# family, the machine compared with its state before sculpt ran after each
+# recovery (docs/reliability.md). `make test` runs 10 kills.
+TORTURE_KILLS ?= 200
+torture:
+	TORTURE_KILLS=$(TORTURE_KILLS) $(GO) test -count=1 -p 1 -timeout 90m -v -run 'TestCrashTorture|TestTortureSIGSTOP|TestJournalUnwritableRefuses' ./cmd/sculpt
+
+# Soak (root): SOAK_WORKLOADS churning workloads under apply mode for SOAK_MINUTES,
+# sculpt's RSS, fds, goroutines and CPU per tick sampled each minute with their
+# slope (docs/reliability.md). `make test` runs 2 minutes of 50.
+SOAK_MINUTES ?= 30
+SOAK_WORKLOADS ?= 1000
+soak:
+	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_WORKLOADS=$(SOAK_WORKLOADS) $(GO) test -count=1 -p 1 -timeout $$(( $(SOAK_MINUTES) + 30 ))m -v -run 'TestSoak$$' ./cmd/sculpt
 
 # Tier 3: a 2-node NUMA guest under QEMU TCG.
 test-vm:

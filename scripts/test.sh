@@ -63,6 +63,8 @@ bin/sculpt run --interval 1s --for 2500ms >/dev/null
 
 # --- unit, root and CLI tests (last: its closing line is the summary) --------
 log "go test -race"
+# The short crash torture (TestCrashTorture, 10 kills) and soak (TestSoak, 2 min of
+# 50 workloads) run here as root; `make torture` and `make soak` run the long ones.
 # -p 1: root tests measure real processes; packages running side by side on 2 CPUs
 # would starve each other's workloads.
 gotestsum --format pkgname-and-test-fails -- -race -count=1 -p 1 -timeout 30m ./...

@@ -74,6 +74,12 @@ func applyAction(cmd *cobra.Command, a *app, o *actOpts, act hal.Action) error {
 	opts := linux.Options{}
 	if o.testPause != "" {
 		opts.Pause = pauseAt(a, o.testPause)
+	} else {
+		hook, err := crashHook()
+		if err != nil {
+			return err
+		}
+		opts.Pause = hook
 	}
 	be, err := linux.New(a.roots, opts)
 	if err != nil {

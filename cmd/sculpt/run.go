@@ -389,6 +389,9 @@ func (a *app) runEngine(ctx context.Context, fl engineFlags) error {
 			}
 		}()
 		opts.Journal = j
+		if opts.Pause, err = crashHook(); err != nil {
+			return err
+		}
 	}
 	be, err := linux.New(a.roots, opts)
 	if err != nil {

@@ -11,7 +11,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -85,27 +87,39 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, perm)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
+		return named("write", tmp, err)
 	}
 	if _, err := f.Write(data); err != nil {
 		_ = f.Close()
 		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", tmp, err)
+		return named("write", tmp, err)
 	}
 	if err := f.Sync(); err != nil {
 		_ = f.Close()
 		_ = os.Remove(tmp)
-		return fmt.Errorf("fsync %s: %w", tmp, err)
+		return named("fsync", tmp, err)
 	}
 	if err := f.Close(); err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("close %s: %w", tmp, err)
+		return named("close", tmp, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("rename %s to %s: %w", tmp, path, err)
+		return named("rename "+tmp+" to", path, err)
 	}
 	return SyncDir(filepath.Dir(path))
+}
+
+// named wraps err with op and path unless it names the path already (an
+// *fs.PathError or *os.LinkError from the os package does): a message says
+// each path once.
+func named(op, path string, err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	if errors.As(err, &pe) || errors.As(err, &le) {
+		return err
+	}
+	return fmt.Errorf("%s %s: %w", op, path, err)
 }
 
 // SyncDir fsyncs a directory, so that a rename in it is durable.

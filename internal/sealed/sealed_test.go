@@ -1,6 +1,8 @@
 package sealed
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,5 +54,22 @@ func TestWriteFileReplacesWhole(t *testing.T) {
 	}
 	if err := WriteFile(filepath.Join(p, "under-a-file"), []byte("x"), 0o600); err == nil {
 		t.Error("write under a regular file succeeded")
+	}
+}
+
+// TestWriteFileNamesPathOnce: a failed write names the file once, not
+// "write X: write X: ..." (the crash torture's disk-full journal said each
+// path twice).
+func TestWriteFileNamesPathOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing", "state")
+	err := WriteFile(path, []byte("x"), 0o600)
+	if err == nil {
+		t.Fatal("WriteFile into a missing directory succeeded")
+	}
+	if n := strings.Count(err.Error(), path+".tmp"); n != 1 {
+		t.Errorf("error %q names %s.tmp %d times, want once", err, path, n)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("error %q does not wrap fs.ErrNotExist", err)
 	}
 }

@@ -150,7 +150,7 @@ func Open(path string) (*Journal, error) {
 	}
 	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open journal lock %s.lock: %w", path, err)
+		return nil, fmt.Errorf("open journal lock: %w", err) // the error names the file
 	}
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		_ = lock.Close()
@@ -342,7 +342,7 @@ func (j *Journal) write(b *body) error {
 func ForceDiscard(path string) (string, error) {
 	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("open journal lock %s.lock: %w", path, err)
+		return "", fmt.Errorf("open journal lock: %w", err) // the error names the file
 	}
 	defer func() { _ = lock.Close() }()
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
