@@ -48,11 +48,8 @@ Progress goes to stderr.`,
   sculpt bench colocation --service memcached --antagonists cpu --cases alone,default --runs 1 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if plotF != "" && !strings.HasSuffix(plotF, ".png") {
-				return usagef("--plot %s: want a .png file", flagValue(plotF))
-			}
-			if plotF != "" && len(slo.factors) == 0 && sloFrom == "" {
-				return usagef("--plot %s: needs --slo or --slo-from", flagValue(plotF))
+			if err := checkPlotFlag(plotF); err != nil {
+				return err
 			}
 			if sloFrom != "" {
 				res, err := readSLOResult(sloFrom)
@@ -130,6 +127,15 @@ Progress goes to stderr.`,
 			if err != nil {
 				return err
 			}
+			if plotF != "" {
+				files, err := writeColocationPlot(plotF, res)
+				for _, f := range files {
+					fmt.Fprintf(a.stderr, "plot: %s\n", f)
+				}
+				if err != nil {
+					return err
+				}
+			}
 			if asJSON {
 				return writeJSON(a, res)
 			}
@@ -157,7 +163,7 @@ Progress goes to stderr.`,
 	f.Float64Var(&slo.share, "slo-share", 0.95, "--slo: share of intervals within the objective that meets it")
 	f.StringVar(&slo.weight, "slo-quota-weight", "min", "--slo: the antagonists' cgroup weight at the grid's quota levels: min (cpu.shares 2) or default")
 	f.BoolVar(&slo.warm, "slo-warm", false, "--slo: also run the agent warm (its experience from the cold run)")
-	f.StringVar(&plotF, "plot", "", "--slo: draw p99 against antagonist CPU for every case and run into this PNG (-<service> added for both services)")
+	f.StringVar(&plotF, "plot", "", "draw every run's p99 per case (with --slo: p99 against antagonist CPU) into this PNG (-<service> added for both services)")
 	f.StringVar(&sloFrom, "slo-from", "", "report (and --plot) a saved --slo --json result instead of running")
 	f.StringVar(&opts.KeepDir, "keep-outputs", "", "keep every program's output (the agent's log included) under this directory")
 	return cmd

@@ -112,6 +112,7 @@ func newBenchEngineCmd(a *app) *cobra.Command {
 		seeds  string
 		steps  int
 		asJSON bool
+		plotF  string
 	)
 	cmd := &cobra.Command{
 		Use:   "engine",
@@ -123,6 +124,9 @@ intervals sculpt took to reach 95% of the oracle's reward, its objective
 violations and actions; then a summary. All results are simulated.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkPlotFlag(plotF); err != nil {
+				return err
+			}
 			var scs []*sim.Scenario
 			if dir != "" {
 				files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
@@ -164,11 +168,14 @@ violations and actions; then a summary. All results are simulated.`,
 				fmt.Fprintln(a.stdout, "SIMULATED: mean reward per policy (1 = every objective met, batch work as fast as alone)")
 				fmt.Fprintln(tw, "scenario\ttopology\toracle\tsculpt\trules\tstatic\tnone\tdecisions_to_95\tviolations\tactions\toracle search")
 			}
+			bar := a.newProgress(int64(len(scs)), "bench engine: scenarios")
 			for _, sc := range scs {
 				r, err := sim.BenchScenario(cmd.Context(), sc, steps)
 				if err != nil {
+					bar.done()
 					return fmt.Errorf("bench engine: scenario %s: %w", sc.Name, err)
 				}
+				bar.add(1)
 				rs = append(rs, r)
 				if asJSON {
 					if err := enc.Encode(r); err != nil {
@@ -183,8 +190,15 @@ violations and actions; then a summary. All results are simulated.`,
 			if n <= 0 && len(scs) > 0 {
 				n = scs[0].Steps
 			}
+			bar.done()
 			sum := sim.Summarize(rs, n)
 			sum.Took = time.Since(t0)
+			if plotF != "" {
+				if err := writeEnginePlot(plotF, rs); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stderr, "plot: %s\n", plotF)
+			}
 			if asJSON {
 				return enc.Encode(sum)
 			}
@@ -202,6 +216,7 @@ violations and actions; then a summary. All results are simulated.`,
 	f.StringVar(&seeds, "seeds", "", "generated scenarios from seeds A-B (inclusive), e.g. 1-20")
 	f.IntVar(&steps, "steps", 0, "intervals per run (0: each scenario's)")
 	f.BoolVar(&asJSON, "json", false, "one JSON object per scenario, then a summary object")
+	f.StringVar(&plotF, "plot", "", "draw the mean reward per scenario and policy into this PNG")
 	return cmd
 }
 
