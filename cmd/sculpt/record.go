@@ -201,6 +201,13 @@ written to a temporary file and renamed into place when it is complete.`,
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			stopped := ""
+			// A bar over --for in seconds, or a spinner counting ticks without it.
+			barMax := int64(-1)
+			if dur > 0 {
+				barMax = int64(dur.Round(time.Second) / time.Second)
+			}
+			bar := a.newProgress(barMax, "record")
+			defer bar.done()
 		loop:
 			for dur == 0 || time.Since(start) < dur {
 				select {
@@ -227,12 +234,20 @@ written to a temporary file and renamed into place when it is complete.`,
 				if err := write(); err != nil {
 					return err
 				}
-				if time.Since(lastReport) >= 10*time.Second {
+				if bar.active() {
+					desc := fmt.Sprintf("record: %d frames", tf.Frames())
+					if dur > 0 {
+						bar.set(int64(time.Since(start)/time.Second), desc)
+					} else {
+						bar.set(int64(tf.Ticks()), desc)
+					}
+				} else if time.Since(lastReport) >= 10*time.Second {
 					lastReport = time.Now()
 					fmt.Fprintf(a.stderr, "sculpt: record: %v, %d ticks, %d frames, %d workload(s)\n",
 						time.Since(start).Round(time.Second), tf.Ticks(), tf.Frames(), len(obs.Workloads))
 				}
 			}
+			bar.done()
 			if err := tf.Close(); err != nil {
 				return err
 			}

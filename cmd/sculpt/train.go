@@ -148,10 +148,16 @@ those traces (never used in training).`,
 				return usagef("train: no labelled workload in %d trace(s)", len(files))
 			}
 			fmt.Fprintf(a.stderr, "sculpt: train: %d trace(s), %d labelled run(s): %s\n", len(files), len(series), labelCounts(series))
+			bar := a.newProgress(int64(opts.Epochs), "train: epochs")
 			opts.Progress = func(p dna.TrainProgress) {
+				if bar.active() {
+					bar.set(int64(p.Epoch), fmt.Sprintf("train: loss %.4f", p.Loss))
+					return
+				}
 				fmt.Fprintf(a.stderr, "sculpt: train: epoch %d/%d  loss %.4f  %.1fs\n", p.Epoch, p.Epochs, p.Loss, p.Elapsed.Seconds())
 			}
 			m, err := dna.Train(series, opts)
+			bar.done()
 			if err != nil {
 				if errors.Is(err, dna.ErrNoKind) {
 					return usageError{err}
