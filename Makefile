@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test unit test-vm lint bench clean model zoo fuzz torture soak
+.PHONY: all build test unit test-vm lint bench clean model zoo fuzz torture soak package
 
 all: build
 
@@ -66,5 +66,9 @@ zoo:
 	ZOO_RUNS=C ZOO_KINDS="$$(scripts/zoo/run.sh list | awk '{print $$1}' | grep -vE '^(postgres|iperf3|go-build|phase-)')" scripts/zoo/record-all.sh testdata/traces
 	scripts/zoo/readme.sh testdata/traces
 
+# The .deb (nfpm): static binary, systemd unit, default config and rules (docs/install.md).
+package:
+	GO=$(GO) scripts/package.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
