@@ -66,5 +66,7 @@ log "go test -race"
 # The short crash torture (TestCrashTorture, 10 kills) and soak (TestSoak, 2 min of
 # 50 workloads) run here as root; `make torture` and `make soak` run the long ones.
 # -p 1: root tests measure real processes; packages running side by side on 2 CPUs
-# would starve each other's workloads.
-gotestsum --format pkgname-and-test-fails -- -race -count=1 -p 1 -timeout 30m ./...
+# would starve each other's workloads. SCULPT_TEST_PACKAGE=1: TestPackageInstall builds
+# the .deb (nfpm from the Go module proxy), installs it with dpkg, runs the unit's
+# ExecStart and purges it (docs/install.md).
+SCULPT_TEST_PACKAGE=${SCULPT_TEST_PACKAGE:-1} gotestsum --format pkgname-and-test-fails -- -race -count=1 -p 1 -timeout 30m ./...
