@@ -118,7 +118,8 @@ is gzip-compressed. Labels name the kind of program, for training archetypes:
   --label /CG=NAME     workloads in cgroup /CG (or below) get NAME
 A PID or cgroup rule wins over the label for every workload. Recording stops after
 --for, on Ctrl-C/SIGTERM, or when every selected process has exited; the trace is
-written to a temporary file and renamed into place when it is complete.`,
+written to a temporary file and renamed into place when it is complete. Progress
+goes to stderr: a bar when stderr is a terminal, else a line every 10 s.`,
 		Example: `  sculpt record --out memcached.trace.gz --pid 4242 --label memcached --for 10m
   sculpt record --out mix.trace --pid 100 --pid 200 --label 100=fio-randread --label 200=idle`,
 		Args: cobra.NoArgs,

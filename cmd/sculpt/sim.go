@@ -121,7 +121,8 @@ func newBenchEngineCmd(a *app) *cobra.Command {
 each policy on the simulated server and reports, per scenario, the mean reward
 of the oracle, sculpt, the rules alone, a static CPU manager and no sculpt, the
 intervals sculpt took to reach 95% of the oracle's reward, its objective
-violations and actions; then a summary. All results are simulated.`,
+violations and actions; then a summary. All results are simulated. A progress bar
+goes to stderr when it is a terminal.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkPlotFlag(plotF); err != nil {

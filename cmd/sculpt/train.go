@@ -126,7 +126,7 @@ Every label needs a behavioural kind (idle, cpu-bound-batch, memory-streaming, i
 small-random-io, network-heavy, ipc-chatty, latency-critical-server): the zoo's labels have
 one built in, a label that is a kind is its own, any other is given with --kind LABEL=KIND;
 a label without one is refused.
-Progress (epoch, loss, time) goes to stderr. With --holdout, the model is then scored on
+Progress goes to stderr: a bar when stderr is a terminal, else a line per epoch (loss, time). With --holdout, the model is then scored on
 those traces (never used in training).`,
 		Example: `  sculpt train --in 'testdata/traces/*.trace.gz' --out internal/dna/models/default.model
   sculpt train --in a.trace --in b.trace --out m.model --epochs 30 --seed 7 --holdout c.trace
