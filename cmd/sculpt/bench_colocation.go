@@ -43,7 +43,7 @@ Every case runs --runs times, interleaved. Reports the service's p50/p99 latency
 and throughput, the antagonists' stress-ng bogo ops/s and the ratios. Needs root
 and memcached, nginx and stress-ng, and wrk for --nginx-client wrk
 (scripts/bench-deps.sh installs them).
-Progress goes to stderr.`,
+Progress goes to stderr, under a bar of the runs when stderr is a terminal.`,
 		Example: `  sculpt bench colocation --runs 5 --duration 10s
   sculpt bench colocation --service memcached --antagonists cpu --cases alone,default --runs 1 --json`,
 		Args: cobra.NoArgs,
@@ -123,7 +123,15 @@ Progress goes to stderr.`,
 				}
 				return finishSLO(a, res, asJSON, plotF)
 			}
-			res, err := bench.Colocation(cmd.Context(), opts, a.stderr)
+			bar := a.newProgress(-1, "bench colocation: runs")
+			if bar.active() {
+				opts.OnRun = func(done, total int) {
+					bar.setMax(int64(total))
+					bar.set(int64(done), "")
+				}
+			}
+			res, err := bench.Colocation(cmd.Context(), opts, bar.writer(a.stderr))
+			bar.done()
 			if err != nil {
 				return err
 			}

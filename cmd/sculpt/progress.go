@@ -3,7 +3,7 @@ package main
 import (
 	"io"
 	"os"
-	"time"
+	"sync"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -26,19 +26,24 @@ func isTerminal(w io.Writer) bool {
 }
 
 // newProgress returns a bar of max steps (-1: a spinner of unknown length) titled
-// desc, or nil when a.stderr is not a terminal.
+// desc, or nil when a.stderr is not a terminal. It redraws on every step (the
+// steps of these commands come seconds apart).
 func (a *app) newProgress(max int64, desc string) *progress {
 	if !isTerminal(a.stderr) {
 		return nil
 	}
+	return newProgressTo(a.stderr, max, desc)
+}
+
+// newProgressTo draws a bar on w, terminal or not.
+func newProgressTo(w io.Writer, max int64, desc string) *progress {
 	return &progress{bar: progressbar.NewOptions64(max,
-		progressbar.OptionSetWriter(a.stderr),
+		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSpinnerType(14),
 	)}
@@ -59,6 +64,14 @@ func (p *progress) set(n int64, desc string) {
 	_ = p.bar.Set64(n)
 }
 
+// setMax changes the bar's length (-1: unknown).
+func (p *progress) setMax(n int64) {
+	if p == nil {
+		return
+	}
+	p.bar.ChangeMax64(n)
+}
+
 // add advances the bar by n.
 func (p *progress) add(n int64) {
 	if p == nil {
@@ -75,4 +88,32 @@ func (p *progress) done() {
 	p.finished = true
 	_ = p.bar.Finish()
 	_ = p.bar.Clear()
+}
+
+// writer returns w for the lines a command prints while the bar is drawn: each
+// write clears the bar, writes, and draws the bar again below it. Without a bar
+// it is w.
+func (p *progress) writer(w io.Writer) io.Writer {
+	if p == nil {
+		return w
+	}
+	return &barWriter{p: p, w: w}
+}
+
+type barWriter struct {
+	mu sync.Mutex
+	p  *progress
+	w  io.Writer
+}
+
+func (b *barWriter) Write(data []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.p.finished {
+		return b.w.Write(data)
+	}
+	_ = b.p.bar.Clear()
+	n, err := b.w.Write(data)
+	_ = b.p.bar.RenderBlank()
+	return n, err
 }

@@ -93,3 +93,33 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 		t.Errorf("--json: want 3 scenarios and a summary, got:\n%s", out.String())
 	}
 }
+
+// TestProgressWriter: a line printed while the bar is drawn comes out whole, and
+// the bar is drawn again after it; without a bar the line is written as it is.
+func TestProgressWriter(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgressTo(&buf, 4, "runs")
+	p.set(1, "")
+	w := p.writer(&buf)
+	fmt.Fprintf(w, "[run 1/2] memcached, alone\n")
+	out := buf.String()
+	i := strings.Index(out, "[run 1/2] memcached, alone\n")
+	if i < 0 {
+		t.Fatalf("the line is not in the output %q", out)
+	}
+	if after := out[i:]; !strings.Contains(after, "runs") || !strings.Contains(after, "(1/4)") {
+		t.Errorf("no bar after the line: %q", after)
+	}
+	p.done()
+	buf.Reset()
+	fmt.Fprintf(w, "after\n")
+	if buf.String() != "after\n" {
+		t.Errorf("after done: %q, want the line alone", buf.String())
+	}
+
+	var nilBar *progress
+	var plain bytes.Buffer
+	if nilBar.writer(&plain) != io.Writer(&plain) {
+		t.Error("without a bar, writer is not the writer itself")
+	}
+}

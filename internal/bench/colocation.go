@@ -63,6 +63,10 @@ type ColocationOptions struct {
 	// (the agent's log and audit log included), one directory per service,
 	// case and run.
 	KeepDir string
+	// OnRun, if set, is called before the first run (done 0) and after every
+	// run of a case (one found unavailable included) with the runs done and
+	// the runs in all.
+	OnRun func(done, total int)
 
 	started  func(pid int) // tests: called with every process group started
 	grouping string        // the grouping cgroup hierarchy (groupingHierarchy)
@@ -254,12 +258,23 @@ func Colocation(ctx context.Context, opts ColocationOptions, progress io.Writer)
 			unavailable[key{s, CaseSculpt}] = "unavailable: no sculpt binary given"
 		}
 	}
+	done, total := 0, opts.Runs*len(opts.Services)*len(cases)
+	step := func() {
+		done++
+		if opts.OnRun != nil {
+			opts.OnRun(done, total)
+		}
+	}
+	if opts.OnRun != nil {
+		opts.OnRun(0, total)
+	}
 	for r := 1; r <= opts.Runs; r++ {
 		for _, svc := range opts.Services {
 			for i := range cases {
 				c := cases[(i+r-1)%len(cases)]
 				k := key{svc, c.name}
 				if unavailable[k] != "" {
+					step()
 					continue
 				}
 				fmt.Fprintf(progress, "[run %d/%d] %s, %s: %s\n", r, opts.Runs, svc, c.name, c.describe(opts))
@@ -271,6 +286,7 @@ func Colocation(ctx context.Context, opts ColocationOptions, progress io.Writer)
 				if unavail != "" {
 					fmt.Fprintf(progress, "  %s\n", unavail)
 					unavailable[k] = unavail
+					step()
 					continue
 				}
 				if run.Err != "" {
@@ -280,6 +296,7 @@ func Colocation(ctx context.Context, opts ColocationOptions, progress io.Writer)
 						run.P50Micros, run.P99Micros, run.Throughput, run.Errors, formatAntagonists(run.Antagonists))
 				}
 				runs[k] = append(runs[k], run)
+				step()
 			}
 		}
 	}

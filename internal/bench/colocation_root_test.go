@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -221,6 +222,8 @@ func TestColocationSculptUnavailable(t *testing.T) {
 		Sculpt: fake, Services: []string{"memcached"}, Cases: []string{CaseSculpt}, Runs: 3,
 		Duration: time.Second, TempDir: dir, started: groups.started,
 	}
+	var steps []string
+	opts.OnRun = func(done, total int) { steps = append(steps, fmt.Sprintf("%d/%d", done, total)) }
 	needColocation(t, opts)
 	res, err := Colocation(context.Background(), opts, io.Discard)
 	groups.checkGone(t)
@@ -230,6 +233,10 @@ func TestColocationSculptUnavailable(t *testing.T) {
 	c := res.Services[0].Cases[0]
 	if c.Unavailable != "unavailable: "+msg || len(c.Runs) != 0 || c.P99Micros.N != 0 {
 		t.Errorf("sculpt case: %+v, want unavailable with the agent's stderr and no runs", c)
+	}
+	// Every run counts for progress, the ones skipped as unavailable too.
+	if got := strings.Join(steps, " "); got != "0/3 1/3 2/3 3/3" {
+		t.Errorf("OnRun calls %q, want 0/3 1/3 2/3 3/3", got)
 	}
 	// It is not tried again in later runs: only the first run started it.
 	if len(groups.pids) != 1 {
