@@ -115,17 +115,17 @@ func writeColocationPlot(file string, res *bench.ColocationResult) ([]string, er
 		if err != nil {
 			return written, fmt.Errorf("plot %s: %s: %w", file, s.Service, err)
 		}
-		sc.GlyphStyle.Shape = draw.CircleGlyph{}
-		sc.GlyphStyle.Radius = vg.Points(3)
+		sc.Shape = draw.CircleGlyph{}
+		sc.Radius = vg.Points(3)
 		p.Add(sc)
 		if len(meds) > 0 {
 			m, err := plotter.NewScatter(meds)
 			if err != nil {
 				return written, fmt.Errorf("plot %s: %s: %w", file, s.Service, err)
 			}
-			m.GlyphStyle.Shape = draw.BoxGlyph{}
-			m.GlyphStyle.Color = color.RGBA{220, 0, 0, 255}
-			m.GlyphStyle.Radius = vg.Points(4)
+			m.Shape = draw.BoxGlyph{}
+			m.Color = color.RGBA{220, 0, 0, 255}
+			m.Radius = vg.Points(4)
 			p.Add(m)
 			p.Legend.Add("median", m)
 		}

@@ -17,7 +17,7 @@ func decodePNG(t *testing.T, file string, w, h int) {
 	if err != nil {
 		t.Fatalf("plot: %v", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	img, err := png.Decode(f)
 	if err != nil {
 		t.Fatalf("plot %s: %v", file, err)

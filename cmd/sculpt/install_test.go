@@ -30,7 +30,7 @@ func readUnit(t *testing.T, file string) systemdUnit {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	u := systemdUnit{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -209,7 +209,7 @@ func TestPackageInstall(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	deb := filepath.Join("../..", lines[len(lines)-1])
-	t.Cleanup(func() { os.Remove(deb) })
+	t.Cleanup(func() { _ = os.Remove(deb) })
 
 	sh := func(name string, args ...string) string {
 		t.Helper()
@@ -242,7 +242,7 @@ func TestPackageInstall(t *testing.T) {
 			t.Errorf("dpkg --purge sculpt: %v\n%s", err, out)
 		}
 		if !stateExisted {
-			os.Remove("/var/lib/sculpt")
+			_ = os.Remove("/var/lib/sculpt") // only when empty, as dpkg --purge leaves it
 		}
 		for _, p := range []string{"/usr/bin/sculpt", "/etc/sculpt", "/lib/systemd/system/sculpt.service"} {
 			if _, err := os.Stat(p); err == nil {

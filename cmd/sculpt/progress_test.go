@@ -23,20 +23,20 @@ func openPTY(t *testing.T) (ptm, pts *os.File) {
 	}
 	ptm = os.NewFile(uintptr(fd), "/dev/ptmx")
 	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		ptm.Close()
+		_ = ptm.Close()
 		t.Skipf("no pseudo-terminal: unlock: %v", err)
 	}
 	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
 	if err != nil {
-		ptm.Close()
+		_ = ptm.Close()
 		t.Skipf("no pseudo-terminal: TIOCGPTN: %v", err)
 	}
 	pts, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		ptm.Close()
+		_ = ptm.Close()
 		t.Skipf("no pseudo-terminal: %v", err)
 	}
-	t.Cleanup(func() { pts.Close(); ptm.Close() })
+	t.Cleanup(func() { _ = pts.Close(); _ = ptm.Close() })
 	return ptm, pts
 }
 
@@ -59,7 +59,7 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 	if code := run(args, &out, pts); code != 0 {
 		t.Fatalf("on a terminal: exit %d", code)
 	}
-	pts.Close()
+	_ = pts.Close()
 	var tty string
 	select {
 	case tty = <-got:
@@ -77,7 +77,7 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer errFile.Close()
+	defer func() { _ = errFile.Close() }()
 	out.Reset()
 	if code := run(args, &out, errFile); code != 0 {
 		t.Fatalf("stderr on a file: exit %d", code)
