@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -71,6 +73,7 @@ func (b *Backend) probeCapabilities() hal.Capabilities {
 	} else {
 		c.MemMigrate = hal.Yes(fmt.Sprintf("migrate_pages/move_pages across %d nodes", n))
 	}
+	c.NUMABalancing = numaBalancing(b.roots.ProcPath("sys/kernel/numa_balancing"))
 	if fileExists(b.roots.ProcPath("irq")) {
 		c.IRQAffinity = hal.Yes("/proc/irq/N/smp_affinity_list; managed IRQs cannot be moved and are reported as such")
 	} else {
@@ -358,4 +361,18 @@ func withoutProcess(a hal.Action) hal.Action {
 		return nil
 	}
 	return a
+}
+
+// numaBalancing reads /proc/sys/kernel/numa_balancing (path): any value but
+// 0 means the kernel migrates pages toward the threads that touch them.
+func numaBalancing(path string) hal.Capability {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return hal.No(fmt.Sprintf("%s unreadable (kernel without CONFIG_NUMA_BALANCING?): sculpt owns page placement", path))
+	}
+	v := strings.TrimSpace(string(data))
+	if v == "0" {
+		return hal.No(fmt.Sprintf("%s is 0: sculpt owns page placement", path))
+	}
+	return hal.Yes(fmt.Sprintf("%s is %s: the kernel owns page placement, sculpt places threads only", path, v))
 }
