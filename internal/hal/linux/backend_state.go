@@ -13,6 +13,7 @@ import (
 
 	"sculpt/internal/hal"
 	"sculpt/internal/hal/journal"
+	"sculpt/internal/host"
 )
 
 // probeCapabilities decides, from files under the roots, what this machine
@@ -73,7 +74,7 @@ func (b *Backend) probeCapabilities() hal.Capabilities {
 	} else {
 		c.MemMigrate = hal.Yes(fmt.Sprintf("migrate_pages/move_pages across %d nodes", n))
 	}
-	c.NUMABalancing = numaBalancing(b.roots.ProcPath("sys/kernel/numa_balancing"))
+	c.NUMABalancing = NUMABalancing(b.roots)
 	if fileExists(b.roots.ProcPath("irq")) {
 		c.IRQAffinity = hal.Yes("/proc/irq/N/smp_affinity_list; managed IRQs cannot be moved and are reported as such")
 	} else {
@@ -363,9 +364,11 @@ func withoutProcess(a hal.Action) hal.Action {
 	return a
 }
 
-// numaBalancing reads /proc/sys/kernel/numa_balancing (path): any value but
-// 0 means the kernel migrates pages toward the threads that touch them.
-func numaBalancing(path string) hal.Capability {
+// NUMABalancing reads /proc/sys/kernel/numa_balancing under roots: any
+// value but 0 means the kernel migrates pages toward the threads that touch
+// them, and then it, not sculpt, owns page placement (Supported).
+func NUMABalancing(roots host.Roots) hal.Capability {
+	path := roots.ProcPath("sys/kernel/numa_balancing")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return hal.No(fmt.Sprintf("%s unreadable (kernel without CONFIG_NUMA_BALANCING?): sculpt owns page placement", path))

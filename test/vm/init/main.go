@@ -148,6 +148,13 @@ func suite(o options) error {
 		return fmt.Errorf("CLI path: %w", cliErr)
 	}
 
+	if _, err := os.Stat("/sculpt"); err == nil || o.requireCLI {
+		if err := enginePath(o); err != nil {
+			return fmt.Errorf("engine path: %w", err)
+		}
+		logf("engine path (sculpt run --mode apply, memory: follow-threads): ok")
+	}
+
 	bench, err := benchmark(o)
 	if err != nil {
 		return fmt.Errorf("benchmark: %w", err)
@@ -235,6 +242,175 @@ func sculpt(args ...string) error {
 			return &pendingError{fmt.Sprintf("sculpt %s: not implemented yet: %v", args[0], err)}
 		}
 		return fmt.Errorf("sculpt %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// memRules is the rule file of the engine path: every observed workload on
+// the shared CPUs, its pages following its threads.
+const memRules = `version: 1
+rules:
+  - name: memory-follows-threads
+    when: "true"
+    then:
+      cores: shared
+      memory: follow-threads
+`
+
+// enginePath runs `sculpt run --mode apply` (the rules above, kernel NUMA
+// balancing off) next to two holders whose threads run on node 0's CPUs:
+// one with its memory on node 1, one on node 0. Within the run >= 95% of
+// the remote one's pages must reach node 0, the local one must get no
+// action, and the exit revert must put the remote one's pages back on
+// node 1. Then, with balancing on, `sculpt run --mode advise` must plan no
+// page move and say the kernel owns page placement.
+func enginePath(o options) error {
+	const minFrac = 0.95
+	if err := os.WriteFile("/proc/sys/kernel/numa_balancing", []byte("0"), 0o644); err != nil {
+		return fmt.Errorf("turn automatic NUMA balancing off: %w", err)
+	}
+	if err := os.WriteFile("/tmp/mem-rules.yaml", []byte(memRules), 0o644); err != nil {
+		return err
+	}
+	node0 := []int{0, 1}
+	remote, err := startHolderOn(o.mib, true, 1, node0)
+	if err != nil {
+		return err
+	}
+	defer remote.stop()
+	local, err := startHolderOn(o.mib, true, 0, node0)
+	if err != nil {
+		return err
+	}
+	defer local.stop()
+	if err := remote.expect(1, "remote holder at start"); err != nil {
+		return err
+	}
+	if err := local.expect(0, "local holder at start"); err != nil {
+		return err
+	}
+	const interval, intervals = time.Second, 20
+	args := []string{"run", "--mode", "apply", "--interval", interval.String(), "--for", (intervals * interval).String(),
+		"--rules", "/tmp/mem-rules.yaml", "--agent", "none", "--listen", "none", "--journal", "/tmp/jr.json",
+		"--audit", "/tmp/audit.jsonl", "--pid", strconv.Itoa(remote.pid), "--pid", strconv.Itoa(local.pid)}
+	logf("run /sculpt %s", strings.Join(args, " "))
+	cmd := exec.Command("/sculpt", args...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	reached := time.Duration(0)
+	var runErr error
+poll:
+	for {
+		select {
+		case runErr = <-exited:
+			break poll
+		case <-time.After(250 * time.Millisecond):
+		}
+		if f, err := nodeFrac(remote.pid, 0); err == nil && f >= minFrac && reached == 0 {
+			reached = time.Since(start)
+			logf("remote holder: %.2f%% of its pages on node 0 after %v of sculpt run", 100*f, reached.Round(time.Millisecond))
+		}
+	}
+	for _, l := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+		fmt.Printf("    | %s\n", l)
+	}
+	if runErr != nil {
+		return fmt.Errorf("sculpt run: %w", runErr)
+	}
+	if reached == 0 {
+		return fmt.Errorf("pid %d: never had %.0f%% of its pages on node 0 during %d intervals of sculpt run", remote.pid, 100*minFrac, intervals)
+	}
+	audit, _ := os.ReadFile("/tmp/audit.jsonl")
+	var moves int
+	for _, l := range strings.Split(string(audit), "\n") {
+		var r struct {
+			Event      string          `json:"event"`
+			Action     json.RawMessage `json:"action"`
+			Pages      int             `json:"pages"`
+			DurationMS float64         `json:"duration_ms"`
+		}
+		if json.Unmarshal([]byte(l), &r) != nil || r.Event != "applied" && r.Event != "failed" {
+			continue
+		}
+		logf("audit %s: %s (pages %d, %.1f ms)", r.Event, r.Action, r.Pages, r.DurationMS)
+		if strings.Contains(string(r.Action), fmt.Sprintf(`"pid":%d`, local.pid)) {
+			return fmt.Errorf("the local holder (pid %d) got an action: %s", local.pid, r.Action)
+		}
+		if strings.Contains(string(r.Action), "mem-migrate") && r.Event == "applied" {
+			moves++
+			if r.Pages <= 0 || r.DurationMS <= 0 {
+				return fmt.Errorf("audit of a memory move without pages moved or duration: %s", l)
+			}
+		}
+	}
+	if moves != 1 {
+		return fmt.Errorf("audit has %d applied memory moves, want 1 (the remote holder's, never repeated)", moves)
+	}
+	if err := local.expect(0, "local holder after sculpt run"); err != nil {
+		return err
+	}
+	if err := expectFrac(remote, 1, minFrac, "remote holder after the exit revert"); err != nil {
+		return err
+	}
+
+	// Automatic balancing on: the kernel owns page placement.
+	if err := os.WriteFile("/proc/sys/kernel/numa_balancing", []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("turn automatic NUMA balancing on: %w", err)
+	}
+	defer func() { _ = os.WriteFile("/proc/sys/kernel/numa_balancing", []byte("0"), 0o644) }()
+	args = []string{"run", "--mode", "advise", "--interval", "1s", "--for", "4s", "--json", "--rules", "/tmp/mem-rules.yaml",
+		"--listen", "none", "--pid", strconv.Itoa(remote.pid)}
+	logf("run /sculpt %s", strings.Join(args, " "))
+	b, err := exec.Command("/sculpt", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("sculpt run --mode advise: %w: %s", err, b)
+	}
+	if strings.Contains(string(b), "mem-migrate") {
+		return fmt.Errorf("with automatic NUMA balancing on, sculpt planned a page move: %s", b)
+	}
+	if !strings.Contains(string(b), "automatic NUMA balancing owns page placement") {
+		return fmt.Errorf("with automatic NUMA balancing on, the plan does not say the kernel owns page placement: %s", b)
+	}
+	logf("balancing on: no page move planned, the plan says the kernel owns page placement")
+	return nil
+}
+
+// nodeFrac is the fraction of pid's pages on node (numa_maps).
+func nodeFrac(pid, node int) (float64, error) {
+	counts, err := linux.PageNodes(pid, host.DefaultRoots())
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	if total == 0 {
+		return 0, fmt.Errorf("pid %d has no pages in numa_maps", pid)
+	}
+	return float64(counts[node]) / float64(total), nil
+}
+
+// expectFrac checks that at least min of h's pages are on node and that
+// its memory still holds the pattern.
+func expectFrac(h *holderProc, node int, min float64, when string) error {
+	f, err := nodeFrac(h.pid, node)
+	if err != nil {
+		return err
+	}
+	logf("pid %d %s: %.2f%% on node %d", h.pid, when, 100*f, node)
+	if f < min {
+		dumpOffNode(h.pid, node)
+		return fmt.Errorf("pid %d %s: %.2f%% of its pages on node %d, want >= %.0f%%", h.pid, when, 100*f, node, 100*min)
+	}
+	if line, err := h.ask("verify"); err != nil || line != "verify ok" {
+		return fmt.Errorf("pid %d %s: contents: %q %v", h.pid, when, line, err)
 	}
 	return nil
 }
@@ -396,6 +572,13 @@ type holderProc struct {
 // and all its threads inherit MPOL_BIND to node 0 (the holder binds itself
 // too), waits until its memory is filled, then tells it to reset its policy.
 func startHolder(mib int, toucher bool) (*holderProc, error) {
+	return startHolderOn(mib, toucher, 0, nil)
+}
+
+// startHolderOn is startHolder with its memory on node and, when cpus is
+// not empty, its threads confined to cpus (inherited from the thread that
+// starts it).
+func startHolderOn(mib int, toucher bool, node int, cpus []int) (*holderProc, error) {
 	// A holder is this binary re-executed: its text is page cache shared
 	// with /init, which the kernel unpacked on either node and which moving
 	// an earlier holder (MPOL_MF_MOVE_ALL) took along. Gather it on node 0
@@ -406,7 +589,7 @@ func startHolder(mib int, toucher bool) (*holderProc, error) {
 	}
 	logf("gathered /init's own pages on node 0: %s", statsLine(st))
 	cmd := exec.Command("/proc/self/exe")
-	cmd.Env = append(os.Environ(), "SCULPT_VM_MODE=holder", "SCULPT_VM_MIB="+strconv.Itoa(mib))
+	cmd.Env = append(os.Environ(), "SCULPT_VM_MODE=holder", "SCULPT_VM_MIB="+strconv.Itoa(mib), "SCULPT_VM_NODE="+strconv.Itoa(node))
 	if toucher {
 		cmd.Env = append(cmd.Env, "SCULPT_VM_TOUCH=1")
 	}
@@ -422,9 +605,19 @@ func startHolder(mib int, toucher bool) (*holderProc, error) {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the bound thread dies with this goroutine
-		if err := setMempolicy(mpolBind, 0); err != nil {
+		if err := setMempolicy(mpolBind, node); err != nil {
 			done <- err
 			return
+		}
+		if len(cpus) > 0 {
+			var set unix.CPUSet
+			for _, c := range cpus {
+				set.Set(c)
+			}
+			if err := unix.SchedSetaffinity(0, &set); err != nil {
+				done <- fmt.Errorf("sched_setaffinity %v: %w", cpus, err)
+				return
+			}
 		}
 		done <- cmd.Start()
 	}()
@@ -443,7 +636,7 @@ func startHolder(mib int, toucher bool) (*holderProc, error) {
 		h.stop()
 		return nil, err
 	}
-	logf("holder pid %d: %d MiB filled on node 0, policy reset to default (toucher %v)", h.pid, mib, toucher)
+	logf("holder pid %d: %d MiB filled on node %d, policy reset to default (toucher %v, CPUs %v)", h.pid, mib, node, toucher, cpus)
 	return h, nil
 }
 
@@ -556,12 +749,13 @@ func setMempolicy(mode, node int) error {
 func holder() {
 	runtime.LockOSThread()
 	mib, _ := strconv.Atoi(os.Getenv("SCULPT_VM_MIB"))
+	node, _ := strconv.Atoi(os.Getenv("SCULPT_VM_NODE"))
 	out := bufio.NewWriter(os.Stdout)
 	reply := func(format string, args ...any) {
 		fmt.Fprintf(out, format+"\n", args...)
 		_ = out.Flush()
 	}
-	if err := setMempolicy(mpolBind, 0); err != nil {
+	if err := setMempolicy(mpolBind, node); err != nil {
 		reply("error %v", err)
 		os.Exit(1)
 	}
