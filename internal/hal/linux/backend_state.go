@@ -269,7 +269,9 @@ func (b *Backend) Revert(ctx context.Context, j *journal.Journal) ([]RevertStep,
 			}
 		}
 		if undo != nil {
-			if err := b.run(ctx, undo); err != nil {
+			note, err := b.run(ctx, undo)
+			st.Note = joinNotes(st.Note, note)
+			if err != nil {
 				if errors.Is(err, hal.ErrGone) {
 					st.Status, st.Note = Skipped, fmt.Sprintf("pid %d exited during the revert", hal.TargetPID(e.Undo))
 					alive = false
