@@ -132,8 +132,6 @@ func suite(o options) error {
 		logf("%s %s", node, firstLine(b))
 	}
 	logf("kernel %s, %d CPUs, holder %d MiB", kernelRelease(), runtime.NumCPU(), o.mib)
-	cg, _ := os.ReadFile("/proc/self/cgroup")
-	logf("/proc/self/cgroup: %q", cg)
 
 	if err := directPath(o); err != nil {
 		return fmt.Errorf("direct path: %w", err)
@@ -286,7 +284,6 @@ func enginePath(o options) error {
 		return err
 	}
 	defer local.stop()
-	// Its text is /init's page cache, gathered on node 0 (about 2% of it).
 	if err := expectFrac(remote, 1, minFrac, "remote holder at start"); err != nil {
 		return err
 	}
@@ -356,7 +353,9 @@ poll:
 	if moves != 1 {
 		return fmt.Errorf("audit has %d applied memory moves, want 1 (the remote holder's, never repeated)", moves)
 	}
-	if err := local.expect(0, "local holder after sculpt run"); err != nil {
+	// Untouched: its anonymous memory (the 128 MiB it filled on node 0)
+	// is still local, by the bound.
+	if err := expectAnon(local, 0, minFrac, "local holder after sculpt run"); err != nil {
 		return err
 	}
 	if err := expectFrac(remote, 1, minFrac, "remote holder after the exit revert"); err != nil {
@@ -399,6 +398,56 @@ func nodeFrac(pid, node int) (float64, error) {
 		return 0, fmt.Errorf("pid %d has no pages in numa_maps", pid)
 	}
 	return float64(counts[node]) / float64(total), nil
+}
+
+// anonFrac is the fraction of pid's anonymous pages (numa_maps lines with
+// anon=) on node.
+func anonFrac(pid, node int) (float64, map[int]int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/numa_maps", pid))
+	if err != nil {
+		return 0, nil, err
+	}
+	counts, total := map[int]int{}, 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.Contains(l, " anon=") {
+			continue
+		}
+		for _, f := range strings.Fields(l) {
+			k, v, ok := strings.Cut(f, "=")
+			if !ok || len(k) < 2 || k[0] != 'N' {
+				continue
+			}
+			n, err1 := strconv.Atoi(k[1:])
+			c, err2 := strconv.Atoi(v)
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			counts[n] += c
+			total += c
+		}
+	}
+	if total == 0 {
+		return 0, counts, fmt.Errorf("pid %d has no anonymous pages in numa_maps", pid)
+	}
+	return float64(counts[node]) / float64(total), counts, nil
+}
+
+// expectAnon checks that at least min of h's anonymous pages are on node
+// and that its memory still holds the pattern.
+func expectAnon(h *holderProc, node int, min float64, when string) error {
+	f, counts, err := anonFrac(h.pid, node)
+	if err != nil {
+		return err
+	}
+	logf("pid %d %s: anonymous pages per node %v, %.2f%% on node %d", h.pid, when, counts, 100*f, node)
+	if f < min {
+		dumpOffNode(h.pid, node)
+		return fmt.Errorf("pid %d %s: %.2f%% of its anonymous pages on node %d, want >= %.0f%%", h.pid, when, 100*f, node, 100*min)
+	}
+	if line, err := h.ask("verify"); err != nil || line != "verify ok" {
+		return fmt.Errorf("pid %d %s: contents: %q %v", h.pid, when, line, err)
+	}
+	return nil
 }
 
 // expectFrac checks that at least min of h's pages are on node and that
@@ -572,6 +621,9 @@ type holderProc struct {
 	out *bufio.Reader
 }
 
+// holderSeq numbers the holders' copies of /init.
+var holderSeq int
+
 // startHolder starts a holder from a thread bound to node 0, so the child
 // and all its threads inherit MPOL_BIND to node 0 (the holder binds itself
 // too), waits until its memory is filled, then tells it to reset its policy.
@@ -583,16 +635,18 @@ func startHolder(mib int, toucher bool) (*holderProc, error) {
 // not empty, its threads confined to cpus (inherited from the thread that
 // starts it).
 func startHolderOn(mib int, toucher bool, node int, cpus []int) (*holderProc, error) {
-	// A holder is this binary re-executed: its text is page cache shared
-	// with /init, which the kernel unpacked on either node and which moving
-	// an earlier holder (MPOL_MF_MOVE_ALL) took along. Gather it on node 0
-	// first so that the holder starts wholly on node 0.
-	st, err := linux.MovePages(context.Background(), os.Getpid(), 0, linux.MoveOptions{})
+	// A holder is a copy of this binary, written on its node from the
+	// bound thread below: its text is page cache of its own, which no
+	// other process maps, so that it moves with the holder (a move takes
+	// only the pages a process maps alone) and the holder starts wholly on
+	// its node.
+	exe, err := os.ReadFile("/proc/self/exe")
 	if err != nil {
-		return nil, fmt.Errorf("gather /init's own pages on node 0: %w", err)
+		return nil, err
 	}
-	logf("gathered /init's own pages on node 0: %s", statsLine(st))
-	cmd := exec.Command("/proc/self/exe")
+	holderSeq++
+	path := fmt.Sprintf("/tmp/holder-%d", holderSeq)
+	cmd := exec.Command(path)
 	cmd.Env = append(os.Environ(), "SCULPT_VM_MODE=holder", "SCULPT_VM_MIB="+strconv.Itoa(mib), "SCULPT_VM_NODE="+strconv.Itoa(node))
 	if toucher {
 		cmd.Env = append(cmd.Env, "SCULPT_VM_TOUCH=1")
@@ -613,6 +667,10 @@ func startHolderOn(mib int, toucher bool, node int, cpus []int) (*holderProc, er
 			done <- err
 			return
 		}
+		if err := os.WriteFile(path, exe, 0o755); err != nil {
+			done <- err
+			return
+		}
 		if len(cpus) > 0 {
 			var set unix.CPUSet
 			for _, c := range cpus {
@@ -629,7 +687,9 @@ func startHolderOn(mib int, toucher bool, node int, cpus []int) (*holderProc, er
 		return nil, fmt.Errorf("start holder: %w", err)
 	}
 	h := &holderProc{cmd: cmd, pid: cmd.Process.Pid, in: in, out: bufio.NewReader(out)}
-	if line, err := h.read(); err != nil || line != "ready" {
+	line, err := h.read()
+	_ = os.Remove(path) // mapped, its pages live on with the holder
+	if err != nil || line != "ready" {
 		h.stop()
 		if err != nil {
 			return nil, fmt.Errorf("holder pid %d: want ready: %w", h.pid, err)
