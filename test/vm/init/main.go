@@ -346,10 +346,12 @@ func enginePath(o options) error {
 	if err := local.expect(0, "local holder at start"); err != nil {
 		return err
 	}
-	// 30 intervals: sculpt starts in several seconds under TCG and the move of
-	// 128 MiB takes about 10 s; the pages must be seen on node 0 before the
-	// exit revert moves them back.
-	const interval, intervals = time.Second, 30
+	// At most 90 intervals: under TCG sculpt starts in a few seconds, its
+	// guard wants a decision to hold for some intervals and the move of
+	// 128 MiB takes about 10 s, 10-30 s in all on a loaded host. Once the
+	// pages are seen on node 0, sculpt runs settle more intervals (no
+	// second move) and is stopped with SIGTERM, which reverts on exit.
+	const interval, intervals, settle = time.Second, 90, 5
 	args := []string{"run", "--mode", "apply", "--interval", interval.String(), "--for", (intervals * interval).String(),
 		"--rules", "/tmp/mem-rules.yaml", "--agent", "none", "--listen", "none", "--journal", "/tmp/jr.json",
 		"--audit", "/tmp/audit.jsonl", "--pid", strconv.Itoa(remote.pid), "--pid", strconv.Itoa(local.pid)}
@@ -366,6 +368,7 @@ func enginePath(o options) error {
 	reached := time.Duration(0)
 	var runErr error
 	lastLog := time.Time{}
+	stopped := false
 poll:
 	for {
 		select {
@@ -376,11 +379,18 @@ poll:
 		f, err := nodeFrac(remote.pid, 0)
 		if reached == 0 && time.Since(lastLog) >= 2*time.Second {
 			lastLog = time.Now()
-			logf("remote holder after %v: %.2f%% on node 0 (%v)", time.Since(start).Round(time.Millisecond), 100*f, err)
+			logf("remote holder after %v (%s): %.2f%% on node 0 (%v)", time.Since(start).Round(time.Millisecond), time.Now().Format("15:04:05.000"), 100*f, err)
 		}
 		if err == nil && f >= minFrac && reached == 0 {
 			reached = time.Since(start)
 			logf("remote holder: %.2f%% of its pages on node 0 after %v of sculpt run", 100*f, reached.Round(time.Millisecond))
+		}
+		if reached > 0 && !stopped && time.Since(start) >= reached+settle*interval {
+			stopped = true
+			logf("stop sculpt (SIGTERM) %d intervals later", settle)
+			if err := cmd.Process.Signal(unix.SIGTERM); err != nil {
+				return fmt.Errorf("stop sculpt: %w", err)
+			}
 		}
 	}
 	for _, l := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
@@ -396,6 +406,8 @@ poll:
 	var moves int
 	for _, l := range strings.Split(string(audit), "\n") {
 		var r struct {
+			Time       time.Time       `json:"time"`
+			Tick       int             `json:"tick"`
 			Event      string          `json:"event"`
 			Action     json.RawMessage `json:"action"`
 			Pages      int             `json:"pages"`
@@ -404,7 +416,8 @@ poll:
 		if json.Unmarshal([]byte(l), &r) != nil || r.Event != "applied" && r.Event != "failed" {
 			continue
 		}
-		logf("audit %s: %s (pages %d, %.1f ms)", r.Event, r.Action, r.Pages, r.DurationMS)
+		logf("audit %s at tick %d, %s (%v after /sculpt was started): %s (pages %d, %.1f ms)", r.Event, r.Tick,
+			r.Time.Format("15:04:05.000"), r.Time.Sub(start).Round(time.Millisecond), r.Action, r.Pages, r.DurationMS)
 		if strings.Contains(string(r.Action), fmt.Sprintf(`"pid":%d`, local.pid)) {
 			return fmt.Errorf("the local holder (pid %d) got an action: %s", local.pid, r.Action)
 		}
