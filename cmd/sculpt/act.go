@@ -485,16 +485,16 @@ func actMemBind(a *app, o *actOpts) *cobra.Command {
 func actMemMigrate(a *app, o *actOpts) *cobra.Command {
 	var pid int
 	var to, from string
-	var chunked bool
+	var chunked, shared bool
 	c := &cobra.Command{
-		Use:   "mem-migrate --pid N --to NODES [--from NODES] [--chunked=false]",
+		Use:   "mem-migrate --pid N --to NODES [--from NODES] [--chunked=false] [--shared]",
 		Short: "Move a process's pages to NUMA nodes (move_pages in paced chunks, or one migrate_pages)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requirePID(pid); err != nil {
 				return err
 			}
-			act := hal.MemMigrate{PID: pid, Chunked: chunked}
+			act := hal.MemMigrate{PID: pid, Chunked: chunked, Shared: shared}
 			var err error
 			if act.ToNodes, err = parseListFlag("to", to); err != nil {
 				return err
@@ -511,6 +511,7 @@ func actMemMigrate(a *app, o *actOpts) *cobra.Command {
 	c.Flags().StringVar(&to, "to", "", "target node(s); one node when chunked")
 	c.Flags().StringVar(&from, "from", "", "source nodes (default: all)")
 	c.Flags().BoolVar(&chunked, "chunked", true, "move in bounded, paced move_pages chunks so the process never stalls long")
+	c.Flags().BoolVar(&shared, "shared", false, "chunked: also move pages other processes map (page cache, shared libraries; MPOL_MF_MOVE_ALL, root); without --chunked the kernel moves them whenever run as root")
 	return c
 }
 

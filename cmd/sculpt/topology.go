@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"sculpt/internal/hal"
+	"sculpt/internal/hal/linux"
 	"sculpt/internal/hal/topology"
 	"sculpt/internal/telemetry"
 )
@@ -24,6 +26,9 @@ const topIRQs = 10
 type topologyReport struct {
 	*topology.Topology
 	TelemetrySources []telemetry.SourceStatus `json:"telemetry_sources"`
+	// NUMABalancing says whether the kernel's automatic NUMA balancing, or
+	// sculpt, owns page placement.
+	NUMABalancing hal.Capability `json:"numa_balancing"`
 }
 
 func newTopologyCmd(a *app) *cobra.Command {
@@ -45,7 +50,7 @@ it (every IRQ included). See docs/topology.md for each field.`,
 			if err != nil {
 				return fmt.Errorf("discover topology: %w", err)
 			}
-			rep := topologyReport{Topology: topo, TelemetrySources: telemetry.ProbeSources(a.roots)}
+			rep := topologyReport{Topology: topo, TelemetrySources: telemetry.ProbeSources(a.roots), NUMABalancing: linux.NUMABalancing(a.roots)}
 			if asJSON {
 				return writeJSON(a, rep)
 			}
@@ -116,6 +121,11 @@ func writeTopologyText(out io.Writer, rep topologyReport) error {
 			d[i] = fmt.Sprint(v)
 		}
 		w.printf("  %d\t%s\t%s\t%s\n", n.ID, topoDash(topology.FormatCPUList(n.CPUs)), topoBytes(n.MemTotalBytes), strings.Join(d, " "))
+	}
+	if nb := rep.NUMABalancing; nb.Supported {
+		w.printf("  page placement: automatic NUMA balancing on (%s)\n", nb.Detail)
+	} else if nb.Reason != "" {
+		w.printf("  page placement: automatic NUMA balancing off (%s)\n", nb.Reason)
 	}
 
 	topoSection(w, "PCI devices")

@@ -34,13 +34,18 @@ type Config struct {
 	// Budget: actions applied per interval at most, over all workloads.
 	Budget int `yaml:"budget"`
 	// ReserveSharedCPUs: CPUs never dedicated to anyone (at least 1).
-	ReserveSharedCPUs int            `yaml:"reserve_shared_cpus"`
-	Rollback          RollbackConfig `yaml:"rollback"`
-	PingPong          PingPongConfig `yaml:"ping_pong"`
-	Protected         Protected      `yaml:"protected"`
-	Metrics           []MetricConfig `yaml:"metrics"`
-	Objectives        []Objective    `yaml:"objectives"`
-	Agent             AgentConfig    `yaml:"agent"`
+	ReserveSharedCPUs int `yaml:"reserve_shared_cpus"`
+	// MigrateMiB: MiB of memory sculpt moves between NUMA nodes per
+	// interval at most, over all workloads (0: no limit). A move that does
+	// not fit waits for a later interval; the first of an interval goes
+	// even when larger.
+	MigrateMiB int            `yaml:"migrate_mib_per_interval"`
+	Rollback   RollbackConfig `yaml:"rollback"`
+	PingPong   PingPongConfig `yaml:"ping_pong"`
+	Protected  Protected      `yaml:"protected"`
+	Metrics    []MetricConfig `yaml:"metrics"`
+	Objectives []Objective    `yaml:"objectives"`
+	Agent      AgentConfig    `yaml:"agent"`
 }
 
 // RollbackConfig says when a change is judged and undone.
@@ -97,6 +102,7 @@ func DefaultConfig() Config {
 		Cooldown:          3,
 		Budget:            32,
 		ReserveSharedCPUs: 1,
+		MigrateMiB:        256,
 		Rollback:          RollbackConfig{After: 2, Tolerance: 0.25, ProgressFloor: 0.4},
 		PingPong:          PingPongConfig{Flips: 2, Window: 30},
 		Protected:         Protected{Ancestors: true},
@@ -180,6 +186,9 @@ func ParseConfig(source string, data []byte) (Config, error) {
 	}
 	if cfg.ReserveSharedCPUs < 1 {
 		bad("reserve_shared_cpus", "%d: want at least 1 (sculpt never gives away every CPU)", cfg.ReserveSharedCPUs)
+	}
+	if cfg.MigrateMiB < 0 {
+		bad("migrate_mib_per_interval", "%d: want 0 (no limit) or more MiB", cfg.MigrateMiB)
 	}
 	if cfg.Rollback.After < 1 {
 		bad("rollback.after", "%d: want at least 1 interval", cfg.Rollback.After)

@@ -65,6 +65,9 @@ type Engine struct {
 
 	ledger   map[string][]*change // applied, not undone, per workload ID
 	fixedIRQ map[int]bool
+	// memMoved is the tick sculpt last moved a PID's memory (for its
+	// cool-down).
+	memMoved map[int]int
 	rewards  map[string]Reward
 	excluded map[string]bool
 	machine  Machine
@@ -107,7 +110,7 @@ func New(opts Options) *Engine {
 		opts.Topology = &t
 	}
 	e := &Engine{opts: opts, guard: NewGuard(opts.Config, opts.Self), agent: opts.Agent, rules: opts.Rules,
-		ledger: map[string][]*change{}, fixedIRQ: map[int]bool{}, rewards: map[string]Reward{}, excluded: map[string]bool{},
+		ledger: map[string][]*change{}, fixedIRQ: map[int]bool{}, memMoved: map[int]int{}, rewards: map[string]Reward{}, excluded: map[string]bool{},
 		client: &http.Client{Timeout: scrapeTimeout}, tuned: map[string]bool{}, throttled: map[string]*Match{}, histograms: map[string]Buckets{}, counters: map[string]counterReading{}}
 	if e.agent == nil {
 		e.agent = NopAgent{}
@@ -162,7 +165,12 @@ type AuditRecord struct {
 	Before    *Reward            `json:"reward_before,omitempty"`
 	Reward    *Reward            `json:"reward,omitempty"`
 	Verdict   string             `json:"verdict,omitempty"`
-	Agent     *AgentState        `json:"agent,omitempty"`
+	// Pages and DurationMS are, for a memory move, the pages now on the
+	// target node(s) that were not before (read back after the move) and
+	// how long the move took.
+	Pages      int         `json:"pages,omitempty"`
+	DurationMS float64     `json:"duration_ms,omitempty"`
+	Agent      *AgentState `json:"agent,omitempty"`
 }
 
 func (e *Engine) audit(r AuditRecord) {
@@ -222,6 +230,7 @@ func (e *Engine) applyDecision(ctx context.Context, st *Step, d Decision) {
 		cs.before = Reward{Kind: RewardKind(&d.Want)}
 	}
 	for _, a := range d.Actions {
+		start := time.Now()
 		undo, err := e.opts.HAL.Apply(ctx, a.Action)
 		rec := AuditRecord{Event: "applied", Workload: d.Workload, Name: d.Name, Rule: d.Rule, Genes: d.Genes,
 			Action: jsonAction(a.Action), Undo: jsonAction(undo), Reason: a.Reason, Before: ptrReward(st.Rewards[d.Workload])}
@@ -232,6 +241,11 @@ func (e *Engine) applyDecision(ctx context.Context, st *Step, d Decision) {
 			e.audit(rec)
 			st.Applied = append(st.Applied, AppliedAction{Workload: d.Workload, Action: a.Action, Reason: a.Reason, Gone: true})
 			continue
+		}
+		if m, ok := a.Action.(hal.MemMigrate); ok {
+			rec.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+			rec.Pages = e.pagesMoved(ctx, m, a.Pages)
+			e.memMoved[m.PID] = e.tick
 		}
 		if err != nil {
 			rec.Event, rec.Error = "failed", err.Error()
@@ -251,6 +265,35 @@ func (e *Engine) applyDecision(ctx context.Context, st *Step, d Decision) {
 		e.ledger[d.Workload] = append(e.ledger[d.Workload], cs)
 		e.guard.Applied(e.tick, d.Workload, sig)
 	}
+}
+
+// pagesMoved is how many of pid's pages reached m.ToNodes: offBefore (the
+// pages off them when planned) less those still off them now, read back
+// through the HAL (0 when it cannot be read).
+func (e *Engine) pagesMoved(ctx context.Context, m hal.MemMigrate, offBefore int) int {
+	arr, err := e.opts.HAL.Snapshot(ctx, []int{m.PID})
+	if err != nil {
+		return 0
+	}
+	ps := arr.Process(m.PID)
+	if ps == nil || ps.PageNodes == nil {
+		return 0
+	}
+	return max(offBefore-remotePages(ps.PageNodes, m.ToNodes), 0)
+}
+
+// memoryCooling returns the PIDs whose memory sculpt moved within the
+// cool-down, and forgets older moves.
+func (e *Engine) memoryCooling() map[int]bool {
+	out := map[int]bool{}
+	for pid, t := range e.memMoved {
+		if e.tick-t < max(e.opts.Config.Cooldown, 1) {
+			out[pid] = true
+		} else {
+			delete(e.memMoved, pid)
+		}
+	}
+	return out
 }
 
 func ptrReward(r Reward) *Reward {

@@ -47,6 +47,16 @@ type PlanInput struct {
 	// the container runtime from the decisions (sculpt run --nri): the
 	// plan has no thread pinning for them either.
 	NRI bool
+	// MigrateBudget is how many bytes of memory the plan may move between
+	// NUMA nodes in this interval (0: no limit). A move that does not fit
+	// waits for a later interval, except the first one of a plan, which
+	// goes alone.
+	MigrateBudget int64
+	// PageSize is the size of the pages PageNodes counts (0: 4096).
+	PageSize int64
+	// MemoryCooling holds the PIDs whose memory was moved within their
+	// cool-down: their memory is not moved again yet.
+	MemoryCooling map[int]bool
 }
 
 // Plan is one conflict-free arrangement of the machine: the dedicated CPUs
@@ -74,6 +84,9 @@ type Decision struct {
 type PlannedAction struct {
 	Action hal.Action `json:"-"`
 	Reason string     `json:"reason"`
+	// Pages is, for a memory move, how many of the process's pages were
+	// off the target node when it was planned.
+	Pages int `json:"pages,omitempty"`
 }
 
 // MarshalJSON writes the action with its kind discriminator.
@@ -81,6 +94,9 @@ func (p PlannedAction) MarshalJSON() ([]byte, error) {
 	act, err := hal.MarshalAction(p.Action)
 	if err != nil {
 		return nil, err
+	}
+	if p.Pages > 0 {
+		return fmt.Appendf(nil, `{"action":%s,"reason":%q,"pages":%d}`, act, p.Reason, p.Pages), nil
 	}
 	return fmt.Appendf(nil, `{"action":%s,"reason":%q}`, act, p.Reason), nil
 }
@@ -175,6 +191,12 @@ func MakePlan(in PlanInput) Plan {
 	slices.Sort(allDedicated)
 	allDedicated = slices.Compact(allDedicated)
 
+	multiNode := len(in.Topology.Nodes) > 1
+	pageSize := in.PageSize
+	if pageSize <= 0 {
+		pageSize = 4096
+	}
+	var migrated int64 // bytes of memory moves planned so far
 	irqsMoved := map[int]bool{}
 	for i := range in.Workloads {
 		w := &in.Workloads[i]
@@ -193,6 +215,19 @@ func MakePlan(in PlanInput) Plan {
 		case CoresShared:
 			d.CPUs = p.Shared
 		}
+		if _, own := p.Dedicated[w.ID]; multiNode && d.CPUs != nil && !own && want.Memory != MemoryInterleave {
+			if cpus, why := homeCPUs(in.Topology, d.CPUs, w, want.Memory); cpus != nil {
+				d.CPUs = cpus
+				d.Notes = append(d.Notes, why)
+			}
+		}
+		var memNodes []int // the node its pages should be on, when they should move
+		if multiNode && d.CPUs != nil && (want.Memory == MemoryLocal || want.Memory == MemoryFollowThreads) {
+			if nodes := nodesOf(in.Topology, d.CPUs); len(nodes) == 1 {
+				memNodes = nodes
+			}
+		}
+		balanced := false
 		add := func(a hal.Action, reason string) {
 			if cp := in.Caps.For(a); !cp.Supported {
 				d.Notes = append(d.Notes, fmt.Sprintf("cannot %s: %s not supported here (%s)", a, a.Kind(), cp.Reason))
@@ -215,10 +250,34 @@ func MakePlan(in PlanInput) Plan {
 				}
 				add(hal.SetSched{PID: ps.PID, Policy: want.Sched, Nice: want.Nice}, reason)
 			}
-			if want.Memory == MemoryLocal && d.CPUs != nil && len(in.Topology.Nodes) > 1 {
-				nodes := nodesOf(in.Topology, d.CPUs)
-				if len(nodes) == 1 && remoteFraction(ps.PageNodes, nodes) > 0.1 {
-					add(hal.MemMigrate{PID: ps.PID, ToNodes: nodes, Chunked: true}, fmt.Sprintf("%s: memory local to node %d of its CPUs", w.Match.Rule, nodes[0]))
+			if memNodes == nil {
+				continue
+			}
+			threshold := 0.1
+			if want.Memory == MemoryFollowThreads {
+				threshold = 0.05
+			}
+			remote := remotePages(ps.PageNodes, memNodes)
+			if remote == 0 || remoteFraction(ps.PageNodes, memNodes) <= threshold {
+				continue
+			}
+			bytes := int64(remote) * pageSize
+			switch {
+			case in.Caps.NUMABalancing.Supported:
+				if !balanced {
+					balanced = true
+					d.Notes = append(d.Notes, fmt.Sprintf("memory %s: the kernel's automatic NUMA balancing owns page placement (%s): no pages moved by sculpt", want.Memory, in.Caps.NUMABalancing.Detail))
+				}
+			case in.MemoryCooling[ps.PID]:
+				d.Notes = append(d.Notes, fmt.Sprintf("memory of pid %d was moved within its cool-down: not moved again yet", ps.PID))
+			case in.MigrateBudget > 0 && migrated > 0 && migrated+bytes > in.MigrateBudget:
+				d.Notes = append(d.Notes, fmt.Sprintf("memory of pid %d (%.1f MiB off node %d) waits: the migration budget of %.1f MiB per interval is spent", ps.PID, mib(bytes), memNodes[0], mib(in.MigrateBudget)))
+			default:
+				migrated += bytes
+				before := len(d.Actions)
+				add(hal.MemMigrate{PID: ps.PID, ToNodes: memNodes, Chunked: true}, fmt.Sprintf("%s: memory %s, %d pages (%.1f MiB) to node %d of its CPUs", w.Match.Rule, want.Memory, remote, mib(bytes), memNodes[0]))
+				if len(d.Actions) > before {
+					d.Actions[len(d.Actions)-1].Pages = remote
 				}
 			}
 		}
@@ -436,6 +495,69 @@ func nodesOf(t *topology.Topology, cpus []int) []int {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// remotePages counts the pages not on the local nodes.
+func remotePages(pages map[int]int, local []int) int {
+	n := 0
+	for nd, c := range pages {
+		if !slices.Contains(local, nd) {
+			n += c
+		}
+	}
+	return n
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// homeCPUs narrows the shared CPUs a workload may run on, on a machine with
+// several NUMA nodes, to the node(s) it lives on, so that the shared pool
+// does not spread it over every node and away from its memory: the nodes
+// its threads are confined to now, else the node holding most of its
+// pages. With memory: local, its memory's node comes first (moving threads
+// moves no pages). It returns nil when neither is known or has no shared
+// CPU, with a note saying which node was chosen.
+func homeCPUs(t *topology.Topology, shared []int, w *WorkloadState, memory string) ([]int, string) {
+	var threadNodes, memNode []int
+	if cur := currentUniformCPUs(w.Procs); len(cur) > 0 {
+		if nodes := nodesOf(t, cur); len(nodes) < len(t.Nodes) {
+			threadNodes = nodes
+		}
+	}
+	pages := pageNodes(w.Procs)
+	total, best, bestN := 0, -1, 0
+	for nd, c := range pages {
+		total += c
+		if c > bestN || (c == bestN && nd < best) {
+			best, bestN = nd, c
+		}
+	}
+	if best >= 0 && 2*bestN > total {
+		memNode = []int{best}
+	}
+	type cand struct {
+		nodes []int
+		why   string
+	}
+	cands := []cand{{threadNodes, "where its threads run"}, {memNode, "where most of its memory is"}}
+	if memory == MemoryLocal {
+		cands[0], cands[1] = cands[1], cands[0]
+	}
+	for _, c := range cands {
+		if c.nodes == nil {
+			continue
+		}
+		var cpus []int
+		for _, cpu := range shared {
+			if slices.Contains(c.nodes, t.NodeOfCPU(cpu)) {
+				cpus = append(cpus, cpu)
+			}
+		}
+		if len(cpus) > 0 {
+			return cpus, fmt.Sprintf("shared CPUs %s of node %s, %s", hal.FormatList(cpus), hal.FormatList(c.nodes), c.why)
+		}
+	}
+	return nil, ""
 }
 
 func remoteFraction(pages map[int]int, local []int) float64 {

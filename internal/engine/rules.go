@@ -35,8 +35,17 @@ const (
 	CoresShared    = "shared"    // the shared pool: every CPU not dedicated to someone
 	CoresAny       = "any"       // leave CPU placement alone
 
-	MemoryLocal = "local" // memory on the NUMA nodes of its CPUs
-	MemoryAny   = "any"
+	// MemoryLocal keeps memory and threads on one node, moving whichever
+	// costs fewer bytes: on shared CPUs its threads go to its memory's
+	// node; on dedicated CPUs (a latency-bound service) its pages follow.
+	MemoryLocal = "local"
+	// MemoryFollowThreads moves its pages to the node its threads run on.
+	MemoryFollowThreads = "follow-threads"
+	// MemoryInterleave spreads it over every node's shared CPUs (a
+	// bandwidth-bound streamer); its pages are not moved yet.
+	MemoryInterleave = "interleave"
+	MemoryNone       = "none" // leave page placement alone (the default)
+	MemoryAny        = "any"  // the same as none (older rule files)
 
 	IRQsAway = "away" // device interrupts off its (dedicated) CPUs
 	IRQsAny  = "any"
@@ -633,7 +642,7 @@ func parseThen(n *yaml.Node, label string, w *Want, errAt func(int, string, stri
 				w.IOWriteMBps = x
 			}
 		case "memory":
-			oneOf(v, "memory", &w.Memory, MemoryLocal, MemoryAny)
+			oneOf(v, "memory", &w.Memory, MemoryLocal, MemoryFollowThreads, MemoryInterleave, MemoryNone, MemoryAny)
 		case "irqs":
 			oneOf(v, "irqs", &w.IRQs, IRQsAway, IRQsAny)
 		default:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
+
 	"sculpt/internal/hal"
 	"sculpt/internal/workload"
 )
@@ -233,7 +235,8 @@ func (e *Engine) makePlan(ctx context.Context, iv *interval) error {
 		caps = e.opts.HAL.Capabilities()
 	}
 	iv.plan = MakePlan(PlanInput{Topology: e.opts.Topology, Caps: caps, Workloads: iv.states,
-		ReserveShared: e.opts.Config.ReserveSharedCPUs, FixedIRQs: e.fixedIRQ, NRI: e.opts.NRI})
+		ReserveShared: e.opts.Config.ReserveSharedCPUs, FixedIRQs: e.fixedIRQ, NRI: e.opts.NRI,
+		MigrateBudget: int64(e.opts.Config.MigrateMiB) << 20, PageSize: int64(os.Getpagesize()), MemoryCooling: e.memoryCooling()})
 	return nil
 }
 

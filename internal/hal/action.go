@@ -460,11 +460,23 @@ func bpsText(v uint64) string {
 // MemMigrate moves the pages of PID to ToNodes: with Chunked, in bounded,
 // paced move_pages chunks (the target never stalls long); without, one
 // migrate_pages call from FromNodes (all nodes when empty).
+//
+// A chunked move takes only the pages the process maps alone unless Shared
+// is set: page cache, shared libraries and text that other processes map
+// too stay where they are, so moving one workload never drags another's
+// memory. With Shared (root) they move too (MPOL_MF_MOVE_ALL). The one-call
+// migrate_pages path has no such choice: the kernel moves shared pages
+// whenever the caller has CAP_SYS_NICE.
+//
+// Pages that cannot move (busy, pinned, mapped elsewhere) do not fail the
+// action when others moved: a page move is best effort, and how many pages
+// moved is read back from numa_maps.
 type MemMigrate struct {
 	PID       int   `json:"pid"`
 	FromNodes []int `json:"from_nodes,omitempty"`
 	ToNodes   []int `json:"to_nodes"`
 	Chunked   bool  `json:"chunked,omitempty"`
+	Shared    bool  `json:"shared,omitempty"`
 }
 
 func (MemMigrate) Kind() string { return "mem-migrate" }
@@ -494,6 +506,9 @@ func (a MemMigrate) String() string {
 	from := "all nodes"
 	if len(a.FromNodes) > 0 {
 		from = "nodes " + FormatList(a.FromNodes)
+	}
+	if a.Chunked && a.Shared {
+		how += ", shared pages too"
 	}
 	return fmt.Sprintf("migrate the memory of pid %d from %s to nodes %s %s", a.PID, from, FormatList(a.ToNodes), how)
 }

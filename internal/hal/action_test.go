@@ -23,6 +23,7 @@ var every = []Action{
 	BlkioWeight{Cgroup: "/a", Weight: 300},
 	BlkioLimit{Cgroup: "/a", Device: "254:0", WriteBPS: 4 << 20},
 	MemMigrate{PID: 7, ToNodes: []int{1}, Chunked: true},
+	MemMigrate{PID: 7, ToNodes: []int{1}, Chunked: true, Shared: true},
 	MemBind{Cgroup: "/a", Nodes: []int{0, 1}, Migrate: true},
 	IRQAffinity{IRQ: 24, CPUs: []int{2, 3}},
 	QueueMask{Iface: "veth0", Type: QueueXPS, Queue: 1, Mask: "3"},

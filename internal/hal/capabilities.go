@@ -17,21 +17,27 @@ func No(reason string) Capability { return Capability{Reason: reason} }
 
 // Capabilities lists what this machine can change, per action family.
 type Capabilities struct {
-	Pin         Capability `json:"pin"`          // sched_setaffinity per thread
-	Sched       Capability `json:"sched"`        // policy other/batch/idle and nice
-	Cpuset      Capability `json:"cpuset"`       // cgroup v1 or v2 cpuset
-	CPUWeight   Capability `json:"cpu_weight"`   // cpu.shares (v1) / cpu.weight (v2)
-	CPUQuota    Capability `json:"cpu_quota"`    // cpu.cfs_quota_us (v1) / cpu.max (v2)
-	Cgroups     Capability `json:"cgroups"`      // create, remove, move processes
-	MemBind     Capability `json:"mem_bind"`     // cpuset.mems (+ memory_migrate)
-	MemMigrate  Capability `json:"mem_migrate"`  // migrate_pages / move_pages; useful only with >1 node
-	BlkioWeight Capability `json:"blkio_weight"` // blkio.weight / io.weight
-	BlkioLimit  Capability `json:"blkio_limit"`  // blkio.throttle.*_bps_device / io.max
-	IRQAffinity Capability `json:"irq_affinity"` // /proc/irq/N/smp_affinity_list
-	QueueMasks  Capability `json:"queue_masks"`  // RPS/XPS: /sys/class/net/*/queues/*/{rps,xps}_cpus
-	Channels    Capability `json:"channels"`     // ethtool channels
-	SRIOV       Capability `json:"sriov"`        // sriov_numvfs
-	PCIeLanes   Capability `json:"pcie_lanes"`   // lane reallocation: platform specific
+	Pin        Capability `json:"pin"`         // sched_setaffinity per thread
+	Sched      Capability `json:"sched"`       // policy other/batch/idle and nice
+	Cpuset     Capability `json:"cpuset"`      // cgroup v1 or v2 cpuset
+	CPUWeight  Capability `json:"cpu_weight"`  // cpu.shares (v1) / cpu.weight (v2)
+	CPUQuota   Capability `json:"cpu_quota"`   // cpu.cfs_quota_us (v1) / cpu.max (v2)
+	Cgroups    Capability `json:"cgroups"`     // create, remove, move processes
+	MemBind    Capability `json:"mem_bind"`    // cpuset.mems (+ memory_migrate)
+	MemMigrate Capability `json:"mem_migrate"` // migrate_pages / move_pages; useful only with >1 node
+	// NUMABalancing is the kernel's automatic NUMA balancing
+	// (/proc/sys/kernel/numa_balancing): Supported when it is on, and then
+	// the kernel owns page placement (sculpt places threads and moves no
+	// pages: one arbiter per knob); not supported when it is off or absent,
+	// and then sculpt's memory rules own page placement. It gates no action.
+	NUMABalancing Capability `json:"numa_balancing"`
+	BlkioWeight   Capability `json:"blkio_weight"` // blkio.weight / io.weight
+	BlkioLimit    Capability `json:"blkio_limit"`  // blkio.throttle.*_bps_device / io.max
+	IRQAffinity   Capability `json:"irq_affinity"` // /proc/irq/N/smp_affinity_list
+	QueueMasks    Capability `json:"queue_masks"`  // RPS/XPS: /sys/class/net/*/queues/*/{rps,xps}_cpus
+	Channels      Capability `json:"channels"`     // ethtool channels
+	SRIOV         Capability `json:"sriov"`        // sriov_numvfs
+	PCIeLanes     Capability `json:"pcie_lanes"`   // lane reallocation: platform specific
 	// VNICs is keyed by kind: veth, tap, bridge, macvlan, ipvlan.
 	VNICs map[string]Capability `json:"vnics"`
 }

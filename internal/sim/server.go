@@ -95,6 +95,7 @@ func (s *Server) Capabilities() hal.Capabilities {
 	} else {
 		c.MemMigrate = hal.No("one NUMA node")
 	}
+	c.NUMABalancing = hal.No("the simulator models no automatic NUMA balancing: sculpt owns page placement")
 	return c
 }
 

@@ -87,9 +87,9 @@ say "booting 2-node NUMA guest under TCG (timeout ${timeout_s}s, serial log $log
 start=$(date +%s)
 rc=0
 timeout "$timeout_s" qemu-system-x86_64 \
-	-machine q35 -accel tcg -m 1024 -smp 2 \
+	-machine q35 -accel tcg -m 1024 -smp 4 \
 	-object memory-backend-ram,id=m0,size=512M -object memory-backend-ram,id=m1,size=512M \
-	-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
+	-numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,cpus=2-3,memdev=m1 \
 	-kernel "$cache/vmlinuz" -initrd "$build/initrd.cpio" \
 	-append "console=ttyS0 numa_balancing=disable panic=-1 quiet sculpt.require_cli=$require_cli sculpt.mib=$mib sculpt.bench_rounds=$rounds" \
 	-nographic -no-reboot </dev/null >"$log" 2>&1 || rc=$?

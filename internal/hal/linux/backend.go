@@ -99,6 +99,9 @@ func readNodes(roots host.Roots) []int {
 type plan struct {
 	undo hal.Action
 	do   func(ctx context.Context) error
+	// note, when set, says after do what the change left undone without
+	// failing (pages a memory move could not take); "" for nothing.
+	note func() string
 }
 
 // partialError says a change failed half way and could not be rolled back:
@@ -367,15 +370,19 @@ func (b *Backend) prepareSteps(ctx context.Context, s hal.Steps) (plan, error) {
 }
 
 // run applies a without journaling it (reverts, rollbacks).
-func (b *Backend) run(ctx context.Context, a hal.Action) error {
+func (b *Backend) run(ctx context.Context, a hal.Action) (note string, err error) {
 	if err := a.Validate(); err != nil {
-		return err
+		return "", err
 	}
 	p, err := b.prepare(ctx, a)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return p.do(ctx)
+	err = p.do(ctx)
+	if p.note != nil {
+		note = p.note()
+	}
+	return note, err
 }
 
 // processIdentity reads pid's comm and start time from /proc/PID/stat; a

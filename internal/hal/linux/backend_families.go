@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -111,8 +113,14 @@ func (b *Backend) prepareFamily(a hal.Action) (plan, error) {
 // prepareMemMigrate reads where the process's pages are (numa_maps) and
 // plans the move. The undo moves the pages back to the node that held most
 // of them: page-by-page placement across several nodes is not restored.
-// A move that fails half way is left for revert (the pages are split), so
-// the journal keeps it pending.
+//
+// A chunked move that moved some pages and not others (busy, pinned, or
+// shared pages with Shared set) succeeds with a note counting them: page
+// placement is best effort, and failing would leave the journal entry
+// pending and fail the exit revert over a few pages. A move where pages
+// failed and none moved is an error. A move that fails half way (the target
+// cannot be read, the call errs) is left for revert (the pages are split),
+// so the journal keeps it pending.
 func (b *Backend) prepareMemMigrate(a hal.MemMigrate) (plan, error) {
 	counts, err := PageNodes(a.PID, b.roots)
 	if err != nil {
@@ -130,24 +138,26 @@ func (b *Backend) prepareMemMigrate(a hal.MemMigrate) (plan, error) {
 	if home < 0 {
 		home = b.nodes[0]
 	}
-	undo := hal.MemMigrate{PID: a.PID, FromNodes: a.ToNodes, ToNodes: []int{home}, Chunked: a.Chunked}
+	undo := hal.MemMigrate{PID: a.PID, FromNodes: a.ToNodes, ToNodes: []int{home}, Chunked: a.Chunked, Shared: a.Shared}
 	from := a.FromNodes
 	if len(from) == 0 {
 		from = b.nodes
 	}
-	return plan{undo: undo, do: func(ctx context.Context) error {
+	var note string
+	return plan{undo: undo, note: func() string { return note }, do: func(ctx context.Context) error {
 		var err error
 		if a.Chunked {
 			var st MoveStats
-			st, err = MovePages(ctx, a.PID, a.ToNodes[0], MoveOptions{})
-			if err == nil && st.Failed > 0 {
-				err = fmt.Errorf("move pages of pid %d to node %d: %d of %d pages could not be moved (errno counts %v)", a.PID, a.ToNodes[0], st.Failed, st.Pages, st.Errors)
+			st, err = MovePages(ctx, a.PID, a.ToNodes[0], MoveOptions{Shared: a.Shared})
+			note = moveNote(st)
+			if err == nil && st.Failed > 0 && st.Moved == 0 {
+				return fmt.Errorf("move pages of pid %d to node %d: none of %d pages could be moved (errno counts %v)", a.PID, a.ToNodes[0], st.Failed, st.Errors)
 			}
 		} else {
 			var left int
 			left, err = MigrateProcess(a.PID, from, a.ToNodes)
 			if err == nil && left > 0 {
-				err = fmt.Errorf("migrate pages of pid %d to nodes %s: %d pages could not be moved", a.PID, hal.FormatList(a.ToNodes), left)
+				note = fmt.Sprintf("%d pages could not be moved", left)
 			}
 		}
 		if err == nil {
@@ -158,4 +168,24 @@ func (b *Backend) prepareMemMigrate(a hal.MemMigrate) (plan, error) {
 		}
 		return &partialError{err: err, rollback: errors.New("pages may be split between nodes")}
 	}}, nil
+}
+
+// moveNote says what a move left behind: pages that could not move and
+// shared pages left in place; "" when every page moved.
+func moveNote(st MoveStats) string {
+	var parts []string
+	if st.Failed > 0 {
+		errs := make([]string, 0, len(st.Errors))
+		for _, e := range slices.Sorted(maps.Keys(st.Errors)) {
+			errs = append(errs, fmt.Sprintf("%s %d", unix.ErrnoName(unix.Errno(e)), st.Errors[e]))
+		}
+		parts = append(parts, fmt.Sprintf("%d of %d pages could not be moved (%s)", st.Failed, st.Pages, strings.Join(errs, ", ")))
+	}
+	if st.Shared > 0 {
+		parts = append(parts, fmt.Sprintf("%d pages mapped by other processes too left in place", st.Shared))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("moved %d pages; ", st.Moved) + strings.Join(parts, "; ")
 }

@@ -161,3 +161,28 @@ func TestReadCPULimitsFixture(t *testing.T) {
 		t.Errorf("cpu.max = %q", got)
 	}
 }
+
+// NUMABalancing reads kernel.numa_balancing: on, off, or absent (a kernel
+// without CONFIG_NUMA_BALANCING), and says who owns page placement.
+func TestNUMABalancing(t *testing.T) {
+	dir := t.TempDir()
+	roots := host.Roots{Proc: dir, Sys: dir, Cgroup: dir}
+	if c := NUMABalancing(roots); c.Supported || !strings.Contains(c.Reason, "unreadable") {
+		t.Errorf("absent: %+v, want not supported, unreadable", c)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "sys", "kernel"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for v, on := range map[string]bool{"0\n": false, "1\n": true, "2\n": true} {
+		if err := os.WriteFile(filepath.Join(dir, "sys", "kernel", "numa_balancing"), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c := NUMABalancing(roots)
+		if c.Supported != on {
+			t.Errorf("numa_balancing %q: supported %v, want %v (%+v)", v, c.Supported, on, c)
+		}
+		if want := "sculpt owns page placement"; !on && !strings.Contains(c.Reason, want) {
+			t.Errorf("numa_balancing %q: reason %q, want it to say %q", v, c.Reason, want)
+		}
+	}
+}

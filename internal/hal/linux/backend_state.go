@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"sculpt/internal/hal"
 	"sculpt/internal/hal/journal"
+	"sculpt/internal/host"
 )
 
 // probeCapabilities decides, from files under the roots, what this machine
@@ -80,6 +83,7 @@ func (b *Backend) probeCapabilities() hal.Capabilities {
 	} else {
 		c.MemMigrate = hal.Yes(fmt.Sprintf("migrate_pages/move_pages across %d nodes", n))
 	}
+	c.NUMABalancing = NUMABalancing(b.roots)
 	if fileExists(b.roots.ProcPath("irq")) {
 		c.IRQAffinity = hal.Yes("/proc/irq/N/smp_affinity_list; managed IRQs cannot be moved and are reported as such")
 	} else {
@@ -281,7 +285,9 @@ func (b *Backend) Revert(ctx context.Context, j *journal.Journal) ([]RevertStep,
 			}
 		}
 		if undo != nil {
-			if err := b.run(ctx, undo); err != nil {
+			note, err := b.run(ctx, undo)
+			st.Note = joinNotes(st.Note, note)
+			if err != nil {
 				if errors.Is(err, hal.ErrGone) {
 					st.Status, st.Note = Skipped, fmt.Sprintf("pid %d exited during the revert", hal.TargetPID(e.Undo))
 					alive = false
@@ -374,4 +380,20 @@ func withoutProcess(a hal.Action) hal.Action {
 		return nil
 	}
 	return a
+}
+
+// NUMABalancing reads /proc/sys/kernel/numa_balancing under roots: any
+// value but 0 means the kernel migrates pages toward the threads that touch
+// them, and then it, not sculpt, owns page placement (Supported).
+func NUMABalancing(roots host.Roots) hal.Capability {
+	path := roots.ProcPath("sys/kernel/numa_balancing")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return hal.No(fmt.Sprintf("%s unreadable (kernel without CONFIG_NUMA_BALANCING?): sculpt owns page placement", path))
+	}
+	v := strings.TrimSpace(string(data))
+	if v == "0" {
+		return hal.No(fmt.Sprintf("%s is 0: sculpt owns page placement", path))
+	}
+	return hal.Yes(fmt.Sprintf("%s is %s: the kernel owns page placement, sculpt places threads only", path, v))
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -51,6 +52,13 @@ type MoveOptions struct {
 	// Unbounded moves every page in one call, without chunks or pauses; it
 	// exists for the benchmark that compares it with chunked moves.
 	Unbounded bool
+	// Shared moves pages other processes map too (page cache, shared
+	// libraries and text: MPOL_MF_MOVE_ALL, which needs CAP_SYS_NICE).
+	// Without it only the pages the process maps alone move
+	// (MPOL_MF_MOVE); the others stay where they are and are counted in
+	// MoveStats.Shared, so moving one workload never drags memory another
+	// one uses.
+	Shared bool
 }
 
 func (o MoveOptions) withDefaults() MoveOptions {
@@ -67,17 +75,22 @@ func (o MoveOptions) withDefaults() MoveOptions {
 }
 
 // MoveStats counts what MovePages did. Pages = Moved + AlreadyThere + Failed
-// + NotPresent.
+// + NotPresent + Shared.
 type MoveStats struct {
 	Pages        int           // resident pages found in the target's mappings
 	Moved        int           // pages now on the target node that were elsewhere
 	AlreadyThere int           // pages that were on the target node already
 	Failed       int           // pages that could not be moved (see Errors)
 	NotPresent   int           // pages gone or unmovable by nature (-ENOENT, -EFAULT): neither moved nor failed
+	Shared       int           // pages other processes map too, left in place (without MoveOptions.Shared: -EACCES)
 	Bytes        int64         // bytes moved (Moved × page size)
 	Duration     time.Duration // wall time of the whole move, pauses included
 	LongestCall  time.Duration // the longest single move_pages call that migrated pages
-	Errors       map[int]int   // errno -> number of pages that ended with it
+	// Errors maps errno -> number of pages that ended with it. A page the
+	// kernel gave up migrating (move_pages returned a count of pages not
+	// migrated) and that is still off the target counts as EAGAIN; one
+	// that landed on another node than asked counts as EIO.
+	Errors map[int]int
 }
 
 // errExited is the error MovePages returns when the target goes away.
@@ -96,10 +109,15 @@ func errExited(pid int, err error) error {
 // every page of each mapping is tried, and absent ones come back -ENOENT.
 //
 // Each chunk is first queried (move_pages with no target nodes) so that pages
-// already on toNode are counted and not moved. With CAP_SYS_NICE shared pages
-// are moved too (MPOL_MF_MOVE_ALL, as migrate_pages(2) does for root);
-// without, only pages the process maps alone (MPOL_MF_MOVE) and shared pages
-// fail with EACCES.
+// already on toNode are counted and not moved. By default only the pages the
+// process maps alone move (MPOL_MF_MOVE); pages other processes map too stay
+// and are counted in Stats.Shared. With opt.Shared and CAP_SYS_NICE shared
+// pages move too (MPOL_MF_MOVE_ALL, as migrate_pages(2) does for root);
+// without the capability they fail with EACCES.
+//
+// When move_pages gives up on some pages (it returns how many it did not
+// migrate and leaves their status unwritten), the chunk's pages are queried
+// again and those still off toNode are retried like busy ones.
 //
 // Errors: ctx cancelled between chunks returns the stats so far and ctx's
 // error; the target exiting returns the stats so far and an error wrapping
@@ -140,7 +158,7 @@ func movePagesHook(ctx context.Context, pid int, toNode int, opt MoveOptions, af
 
 	m := &mover{pid: pid, to: toNode, opt: opt, st: &st, pageSize: uint64(os.Getpagesize())}
 	m.flags = mpolMFMove
-	if hasCapSysNice() {
+	if opt.Shared && hasCapSysNice() {
 		m.flags = mpolMFMoveAll
 	}
 	pagemapPath := fmt.Sprintf("/proc/%d/pagemap", pid)
@@ -244,7 +262,7 @@ type mover struct {
 func (m *mover) chunk(ctx context.Context, pages []uintptr) error {
 	m.st.Pages += len(pages)
 	status := m.statusBuf(len(pages))
-	if err := movePages(m.pid, pages, nil, status, 0); err != nil {
+	if _, err := movePages(m.pid, pages, nil, status, 0); err != nil {
 		return m.callErr(err)
 	}
 	todo := make([]uintptr, 0, len(pages))
@@ -268,14 +286,25 @@ func (m *mover) chunk(ctx context.Context, pages []uintptr) error {
 			}
 		}
 		status = m.statusBuf(len(todo))
+		for i := range status {
+			status[i] = statusUnset
+		}
 		nodes := m.nodeBuf(len(todo))
 		t0 := time.Now()
-		err := movePages(m.pid, todo, nodes, status, m.flags)
+		left, err := movePages(m.pid, todo, nodes, status, m.flags)
 		if d := time.Since(t0); d > m.st.LongestCall {
 			m.st.LongestCall = d
 		}
 		if err != nil {
 			return m.callErr(err)
+		}
+		if left > 0 {
+			// The kernel gave up on some pages and stopped: the status of
+			// the pages from the failed batch on is unwritten. Ask where
+			// they are now.
+			if err := m.requery(todo, status); err != nil {
+				return err
+			}
 		}
 		busy := todo[:0]
 		last := pass >= m.opt.Retries
@@ -284,12 +313,20 @@ func (m *mover) chunk(ctx context.Context, pages []uintptr) error {
 			case int(s) == m.to:
 				m.st.Moved++
 				m.st.Bytes += int64(m.pageSize)
+			case s == statusNotMigrated && !last:
+				busy = append(busy, todo[i])
+			case s == statusNotMigrated:
+				m.st.Failed++
+				m.st.Errors[int(unix.EAGAIN)]++
 			case s >= 0:
 				// Moved somewhere else: count it as a failure to reach the target.
 				m.st.Failed++
 				m.st.Errors[int(unix.EIO)]++
 			case isNotPresent(-s):
 				m.st.NotPresent++
+			case -s == int32(unix.EACCES) && m.flags == mpolMFMove && !m.opt.Shared:
+				// Mapped by other processes too: left where it is.
+				m.st.Shared++
 			case (-s == int32(unix.EBUSY) || -s == int32(unix.EAGAIN)) && !last:
 				busy = append(busy, todo[i])
 			default:
@@ -298,6 +335,43 @@ func (m *mover) chunk(ctx context.Context, pages []uintptr) error {
 			}
 		}
 		todo = busy
+	}
+	return nil
+}
+
+// Status values of a page that the move call did not report: statusUnset
+// before the call, statusNotMigrated after requery found the page still off
+// the target. Both lie outside node numbers and negative errnos.
+const (
+	statusUnset       = math.MinInt32
+	statusNotMigrated = math.MinInt32 + 1
+)
+
+// requery asks where the pages whose status the move left unwritten are now
+// (a move_pages query of just those): on the target they count as moved,
+// elsewhere as not migrated (retried); a page gone reports its errno.
+func (m *mover) requery(pages []uintptr, status []int32) error {
+	var idx []int
+	var ask []uintptr
+	for i, s := range status {
+		if s == statusUnset {
+			idx, ask = append(idx, i), append(ask, pages[i])
+		}
+	}
+	if len(ask) == 0 {
+		return nil
+	}
+	where := make([]int32, len(ask))
+	if _, err := movePages(m.pid, ask, nil, where, 0); err != nil {
+		return m.callErr(err)
+	}
+	for k, i := range idx {
+		switch s := where[k]; {
+		case int(s) == m.to || s < 0:
+			status[i] = s
+		default:
+			status[i] = statusNotMigrated
+		}
 	}
 	return nil
 }
@@ -340,21 +414,23 @@ func (m *mover) nodeBuf(n int) []int32 {
 	return nodes
 }
 
-// movePages is move_pages(2). nodes nil queries where the pages are.
-func movePages(pid int, pages []uintptr, nodes, status []int32, flags int) error {
+// movePages is move_pages(2). nodes nil queries where the pages are. It
+// returns the kernel's count of pages not migrated (move_pages returns it
+// when migration gave up on some pages; their status is then not written).
+func movePages(pid int, pages []uintptr, nodes, status []int32, flags int) (int, error) {
 	if len(pages) == 0 {
-		return nil
+		return 0, nil
 	}
 	var np unsafe.Pointer
 	if nodes != nil {
 		np = unsafe.Pointer(&nodes[0])
 	}
-	_, _, e := unix.Syscall6(unix.SYS_MOVE_PAGES, uintptr(pid), uintptr(len(pages)),
+	r, _, e := unix.Syscall6(unix.SYS_MOVE_PAGES, uintptr(pid), uintptr(len(pages)),
 		uintptr(unsafe.Pointer(&pages[0])), uintptr(np), uintptr(unsafe.Pointer(&status[0])), uintptr(flags))
 	if e != 0 {
-		return e
+		return 0, e
 	}
-	return nil
+	return int(r), nil
 }
 
 // processGone reports whether pid has exited (gone or a zombie).

@@ -252,3 +252,15 @@ func TestMigrateProcessSameNode(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestMoveNote(t *testing.T) {
+	if got := moveNote(MoveStats{Pages: 10, Moved: 8, AlreadyThere: 2}); got != "" {
+		t.Fatalf("every page moved: note %q, want none", got)
+	}
+	got := moveNote(MoveStats{Pages: 100, Moved: 90, Failed: 4, Shared: 6,
+		Errors: map[int]int{int(unix.EIO): 1, int(unix.EAGAIN): 3}})
+	want := "moved 90 pages; 4 of 100 pages could not be moved (EIO 1, EAGAIN 3); 6 pages mapped by other processes too left in place"
+	if got != want {
+		t.Fatalf("note = %q, want %q", got, want)
+	}
+}
