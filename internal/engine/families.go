@@ -33,9 +33,6 @@ func wantFamilies(w Want) []struct {
 	if w.IOReadMBps > 0 || w.IOWriteMBps > 0 {
 		out = append(out, need{"io_write_mbps", hal.BlkioLimit{Cgroup: "/x", Device: "0:0"}})
 	}
-	if w.Memory == MemoryLocal || w.Memory == MemoryFollowThreads {
-		out = append(out, need{"memory", hal.MemMigrate{PID: 1, ToNodes: []int{0}}})
-	}
 	if w.IRQs == IRQsAway {
 		out = append(out, need{"irqs", hal.IRQAffinity{IRQ: 0, CPUs: []int{0}}})
 	}
