@@ -119,3 +119,30 @@ func cpuTime(b *testing.B) time.Duration {
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond
 }
+
+// BenchmarkMetricsScrape is one Prometheus scrape of /metrics (200
+// workloads, the exported cap's worth of genes) through a real HTTP
+// server: the cost a scraping Prometheus adds per scrape interval.
+func BenchmarkMetricsScrape(b *testing.B) {
+	s := New(Options{})
+	for i := range 3 {
+		s.Publish(busySnapshot(200, i))
+	}
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime(b)
+	defer func() { b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op") }()
+	for range b.N {
+		resp, err := ts.Client().Get(ts.URL + "/metrics")
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || n == 0 {
+			b.Fatalf("GET /metrics: %d, %d bytes", resp.StatusCode, n)
+		}
+	}
+}
