@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -52,9 +53,8 @@ func soakEnv(t *testing.T, name string, def int) int {
 // soakChurn keeps n workload cgroups under parent busy with processes that
 // come and go until ctx ends; it returns how many processes it started and
 // child cgroups it created.
-func soakChurn(ctx context.Context, parent string, n int, seed uint64) (procs, cgs *int64, wait func()) {
-	var mu sync.Mutex
-	var np, nc int64
+func soakChurn(ctx context.Context, parent string, n int, seed uint64) (procs, cgs *atomic.Int64, wait func()) {
+	var np, nc atomic.Int64
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(1)
@@ -69,9 +69,7 @@ func soakChurn(ctx context.Context, parent string, n int, seed uint64) (procs, c
 					if err := os.Mkdir(cg, 0o755); err != nil {
 						return
 					}
-					mu.Lock()
-					nc++
-					mu.Unlock()
+					nc.Add(1)
 				}
 				// Phases: spin a little (CPU), sleep 1-4 s; 1-8 of them, then exit.
 				script := fmt.Sprintf(`echo $$ > %s/cgroup.procs || exit 1; n=%d
@@ -79,9 +77,7 @@ while [ $n -gt 0 ]; do i=0; while [ $i -lt %d ]; do i=$((i+1)); done; sleep %d; 
 					cg, 1+rnd.IntN(8), 200+rnd.IntN(800), 1+rnd.IntN(4))
 				cmd := exec.CommandContext(ctx, "sh", "-c", script)
 				if cmd.Start() == nil {
-					mu.Lock()
-					np++
-					mu.Unlock()
+					np.Add(1)
 					_ = cmd.Wait()
 				}
 				if cg != dir {
@@ -231,7 +227,7 @@ loop:
 	}
 	applied := strings.Count(readTrim(filepath.Join(dir, "audit.jsonl")), `"event":"applied"`)
 	t.Logf("SOAK: %d workloads, %d min, %d processes started, %d child cgroups created and removed, %d actions applied, %d samples every %s",
-		workloads, minutes, *procs, *cgs, applied, len(samples), every)
+		workloads, minutes, procs.Load(), cgs.Load(), applied, len(samples), every)
 	// The first fifth is warm-up (the heap and the workload tables fill).
 	warm := samples[len(samples)/5:]
 	x := make([]float64, len(warm))
