@@ -193,10 +193,16 @@ func (e *Engine) adjust(ctx context.Context, iv *interval) {
 	for id := range e.throttled {
 		if ws := stateOf[id]; ws != nil && !tuned[id] {
 			ws.Match.Want.CPUQuota = -1
+			if ws.Match.Want.IOReadMBps <= 0 {
+				ws.Match.Want.IOReadMBps = -1 // the agent's caps go with its quota; a rule's stay
+			}
+			if ws.Match.Want.IOWriteMBps <= 0 {
+				ws.Match.Want.IOWriteMBps = -1
+			}
 			tuned[id] = true
 			delete(e.throttled, id)
 			e.audit(AuditRecord{Event: "adjusted", Workload: ws.ID, Name: ws.Name, Rule: ws.Match.Rule, Want: &ws.Match.Want,
-				Reason: "quota lifted: the agent no longer weighs this workload"})
+				Reason: "quota and I/O caps lifted: the agent no longer weighs this workload"})
 		}
 	}
 	e.tuned = tuned

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -124,6 +125,14 @@ func (l *Learner) Adjust(in engine.AgentInput) engine.AgentOutput {
 			batch = append(batch, w)
 		}
 	}
+	// Forget what is kept of workloads no longer in view (a long run sees
+	// thousands come and go).
+	present := map[string]bool{}
+	for _, w := range in.Workloads {
+		present[w.ID] = true
+	}
+	maps.DeleteFunc(l.ioBase, func(id string, _ [2]float64) bool { return !present[id] })
+	maps.DeleteFunc(l.limited, func(id string, _ bool) bool { return !present[id] })
 	sort.Slice(services, func(i, j int) bool { return services[i].ID < services[j].ID })
 	if len(services) == 0 || len(batch) == 0 {
 		return l.idle(in, batch, services)
