@@ -82,65 +82,43 @@ func (b *Backend) prepareBlkioLimit(a hal.BlkioLimit) (plan, error) {
 	if err != nil {
 		return plan{}, err
 	}
-	if h.v2 {
-		s, err := readCgroupFile(dir, "io.max")
-		if err != nil {
-			return plan{}, &hal.NotSupportedError{What: "block I/O limits", Reason: fmt.Sprintf("%v (is the io controller enabled in the parent's cgroup.subtree_control?)", err)}
+	caps, err := readBlkioCaps(dir, h.v2)
+	if err != nil {
+		why := "a kernel without CONFIG_BLK_DEV_THROTTLING"
+		if h.v2 {
+			why = "is the io controller enabled in the parent's cgroup.subtree_control?"
 		}
-		r, w := ioMaxOf(s, a.Device)
-		undo := hal.BlkioLimit{Cgroup: a.Cgroup, Device: a.Device, ReadBPS: r, WriteBPS: w}
+		return plan{}, &hal.NotSupportedError{What: "block I/O limits", Reason: fmt.Sprintf("%v (%s)", err, why)}
+	}
+	old := caps[a.Device]
+	undo := hal.BlkioLimit{Cgroup: a.Cgroup, Device: a.Device, ReadBPS: old.ReadBPS, WriteBPS: old.WriteBPS}
+	if h.v2 {
 		return plan{undo: undo, do: func(context.Context) error {
 			return writeCgroupFile(dir, "io.max", fmt.Sprintf("%s rbps=%s wbps=%s", a.Device, maxOr(a.ReadBPS), maxOr(a.WriteBPS)))
 		}}, nil
 	}
-	const rf, wf = "blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device"
-	var old [2]uint64
-	for i, f := range []string{rf, wf} {
-		s, err := readCgroupFile(dir, f)
-		if err != nil {
-			return plan{}, &hal.NotSupportedError{What: "block I/O limits", Reason: fmt.Sprintf("%v (a kernel without CONFIG_BLK_DEV_THROTTLING)", err)}
-		}
-		old[i] = throttleOf(s, a.Device)
-	}
-	undo := hal.BlkioLimit{Cgroup: a.Cgroup, Device: a.Device, ReadBPS: old[0], WriteBPS: old[1]}
 	return plan{undo: undo, do: func(context.Context) error {
-		if err := writeCgroupFile(dir, rf, fmt.Sprintf("%s %d", a.Device, a.ReadBPS)); err != nil {
+		if err := writeCgroupFile(dir, throttleFiles[0], fmt.Sprintf("%s %d", a.Device, a.ReadBPS)); err != nil {
 			return err
 		}
-		return writeCgroupFile(dir, wf, fmt.Sprintf("%s %d", a.Device, a.WriteBPS))
+		return writeCgroupFile(dir, throttleFiles[1], fmt.Sprintf("%s %d", a.Device, a.WriteBPS))
 	}}, nil
 }
 
-// throttleOf reads a v1 throttle file's value for dev ("254:0 1048576"
-// lines; 0 when dev has no rule).
-func throttleOf(s, dev string) uint64 {
-	for _, line := range strings.Split(s, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 2 && f[0] == dev {
-			v, _ := strconv.ParseUint(f[1], 10, 64)
-			return v
-		}
-	}
-	return 0
-}
+// throttleFiles are cgroup v1's read and write bandwidth caps per device.
+var throttleFiles = [2]string{"blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device"}
 
-// ioMaxOf reads a v2 io.max line's rbps and wbps for dev ("254:0 rbps=max
-// wbps=1048576 riops=max wiops=max"; 0 for max or no line).
-func ioMaxOf(s, dev string) (r, w uint64) {
-	for _, line := range strings.Split(s, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != dev {
-			continue
-		}
-		for _, kv := range f[1:] {
-			k, v, _ := strings.Cut(kv, "=")
-			n, _ := strconv.ParseUint(v, 10, 64) // "max" -> 0
-			switch k {
-			case "rbps":
-				r = n
-			case "wbps":
-				w = n
-			}
+// ioMaxRates reads the rbps and wbps of one v2 io.max line ("254:0
+// rbps=max wbps=1048576 riops=max wiops=max"; 0 for max).
+func ioMaxRates(fields []string) (r, w uint64) {
+	for _, kv := range fields {
+		k, v, _ := strings.Cut(kv, "=")
+		n, _ := strconv.ParseUint(v, 10, 64) // "max" -> 0
+		switch k {
+		case "rbps":
+			r = n
+		case "wbps":
+			w = n
 		}
 	}
 	return r, w
@@ -164,7 +142,7 @@ func readBlkioCaps(dir string, v2 bool) (map[string]hal.BlkioRate, error) {
 		}
 		for _, line := range strings.Split(s, "\n") {
 			if f := strings.Fields(line); len(f) > 0 {
-				r, w := ioMaxOf(line, f[0])
+				r, w := ioMaxRates(f[1:])
 				if r != 0 || w != 0 {
 					caps[f[0]] = hal.BlkioRate{ReadBPS: r, WriteBPS: w}
 				}
@@ -172,7 +150,7 @@ func readBlkioCaps(dir string, v2 bool) (map[string]hal.BlkioRate, error) {
 		}
 		return caps, nil
 	}
-	for i, f := range []string{"blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device"} {
+	for i, f := range throttleFiles {
 		s, err := readCgroupFile(dir, f)
 		if err != nil {
 			return nil, err

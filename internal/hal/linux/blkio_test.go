@@ -39,16 +39,23 @@ func wholeDiskOf(t *testing.T, dir string) string {
 	return dev
 }
 
-func TestThrottleAndIOMaxParsing(t *testing.T) {
-	if v := throttleOf("8:0 100\n254:0 4194304", "254:0"); v != 4194304 {
-		t.Errorf("throttleOf = %d, want 4194304", v)
+func TestReadBlkioCaps(t *testing.T) {
+	dir := t.TempDir()
+	for f, v := range map[string]string{throttleFiles[0]: "254:0 100\n", throttleFiles[1]: "8:0 7\n254:0 4194304\n", "io.max": "8:0 rbps=1 wbps=2 riops=max wiops=max\n254:0 rbps=max wbps=1048576 riops=max wiops=max\n"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if v := throttleOf("", "254:0"); v != 0 {
-		t.Errorf("throttleOf(empty) = %d, want 0", v)
+	v1, err := readBlkioCaps(dir, false)
+	if err != nil || v1["254:0"] != (hal.BlkioRate{ReadBPS: 100, WriteBPS: 4194304}) || v1["8:0"] != (hal.BlkioRate{WriteBPS: 7}) {
+		t.Errorf("v1 caps %v, %v", v1, err)
 	}
-	r, w := ioMaxOf("8:0 rbps=1 wbps=2 riops=max wiops=max\n254:0 rbps=max wbps=1048576 riops=max wiops=max", "254:0")
-	if r != 0 || w != 1048576 {
-		t.Errorf("ioMaxOf = %d, %d; want 0 (max), 1048576", r, w)
+	v2, err := readBlkioCaps(dir, true)
+	if err != nil || v2["254:0"] != (hal.BlkioRate{WriteBPS: 1048576}) || v2["8:0"] != (hal.BlkioRate{ReadBPS: 1, WriteBPS: 2}) {
+		t.Errorf("v2 caps %v, %v", v2, err)
+	}
+	if _, ok := v1["9:9"]; ok {
+		t.Error("a device without a cap has an entry")
 	}
 }
 
